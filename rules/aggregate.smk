@@ -1,0 +1,15 @@
+rule aggregate:
+    input:
+        llc=[LLC_NC.format(run_id=r) for r in PLAN.runs],
+        code=code("aggregate.py"),
+    output:
+        csv=SWEEP_CSV,
+        index=INDEX_CSV,
+    params:
+        experiments={name: {"settings": e["settings"], "runs": e["runs"]} for name, e in PLAN.experiments.items()},
+        ids={"data": PLAN.data, "erm": PLAN.erm, "run": PLAN.runs},
+    log:
+        LOGS + "/aggregate.log",
+    localrule: True
+    script:
+        "../workflow/scripts/aggregate.py"

@@ -1,0 +1,15 @@
+rule erm:
+    input:
+        data=lambda wc: DATA_NC.format(data_id=PLAN.erm[wc.erm_id]["data_id"]),
+        code=code("erm.py", "model.py", "posterior.py"),
+    output:
+        erm=ERM_NC,
+    params:
+        settings=lambda wc: PLAN.erm[wc.erm_id],
+    log:
+        LOGS + "/erm/{erm_id}.log",
+    benchmark:
+        RESULTS + "/benchmarks/erm/{erm_id}.tsv"
+    threads: 2
+    script:
+        "../workflow/scripts/erm.py"

@@ -1,0 +1,16 @@
+rule sample:
+    input:
+        data=lambda wc: DATA_NC.format(data_id=PLAN.runs[wc.run_id]["data_id"]),
+        erm=lambda wc: ERM_NC.format(erm_id=PLAN.runs[wc.run_id]["erm_id"]),
+        code=lambda wc: code(f"samplers/{PLAN.runs[wc.run_id]['sampler']}.py", "samplers/driver.py", "posterior.py", "model.py"),
+    output:
+        trace=TRACE_NC,
+    params:
+        settings=lambda wc: PLAN.runs[wc.run_id],
+    log:
+        LOGS + "/sample/{run_id}.log",
+    benchmark:
+        RESULTS + "/benchmarks/sample/{run_id}.tsv"
+    threads: 2
+    script:
+        "../workflow/scripts/sample.py"

@@ -1,0 +1,1 @@
+"""LLC estimation of small neural networks: models, data, posteriors, samplers, diagnostics."""

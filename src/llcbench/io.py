@@ -1,0 +1,90 @@
+"""NetCDF in and out: atomic writes, provenance attributes, clear read errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import xarray as xr
+
+VERSIONED_PACKAGES = ("llcbench", "jax", "jaxlib", "blackjax", "optax", "arviz", "xarray", "netCDF4", "numpy", "snakemake")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape results, plus Python's."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def provenance(settings: dict, **extra) -> dict:
+    """NetCDF attributes recording the settings that made a file and the versions
+    that ran. Dicts become JSON strings; booleans become 0/1; None becomes ""."""
+    attrs = {"settings_json": json.dumps(settings, sort_keys=True), "versions_json": json.dumps(package_versions(), sort_keys=True)}
+    for k, v in extra.items():
+        attrs[k] = json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else int(v) if isinstance(v, bool) else "" if v is None else v
+    return attrs
+
+
+def write_netcdf(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike) -> None:
+    """Write ``obj`` to ``path`` atomically: a temporary file in the same folder,
+    then ``os.replace``. A crash never leaves a partial file under ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        obj.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text file atomically (see ``write_netcdf``)."""
+    write_bytes(text.encode(), path)
+
+
+def _open(opener, path):
+    try:
+        obj = opener(path, engine="netcdf4")
+        return obj.load()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise OSError(
+            f"cannot read {path}: {err}. The file is missing or corrupt; delete it and re-run "
+            f"snakemake to regenerate it (or run: snakemake --forcerun {path})."
+        ) from err
+
+
+def open_dataset(path) -> xr.Dataset:
+    """Read a whole NetCDF file into memory, with a message that names a corrupt file."""
+    return _open(xr.open_dataset, path)
+
+
+def open_datatree(path) -> xr.DataTree:
+    """``open_dataset`` for files with groups (sampler traces)."""
+    return _open(xr.open_datatree, path)
+
+
+def settings_of(obj) -> dict:
+    """The settings dict recorded in a file's attributes."""
+    return json.loads(obj.attrs["settings_json"])
+
+
+def write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write a binary file atomically (see ``write_netcdf``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

@@ -1,0 +1,77 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llcbench.config import ConfigError, build_plan, content_id, resolve_experiments
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_empty_config_gives_the_default_experiment():
+    exps = resolve_experiments({})
+    assert list(exps) == ["default"]
+    e = exps["default"]
+    assert e["model"]["activation"] == "relu" and e["data"]["in_dim"] == 32
+    assert e["model"]["target_params"] == 10_000
+    assert e["run_samplers"] == ["sgld", "hmc", "mclmc"]
+    assert all(e["samplers"][s]["chains"] == 4 for s in ("sgld", "hmc", "mclmc"))
+
+
+def test_config_yaml_spells_out_the_schema_defaults():
+    # config/config.yaml documents the default run; it must not drift from the schema.
+    written = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    assert resolve_experiments(written) == resolve_experiments({})
+    assert set(written["base"]) == set(resolve_experiments({})["default"])
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "config/presets").glob("*.yaml")), ids=lambda p: p.name)
+def test_presets_are_valid(preset):
+    assert resolve_experiments(yaml.safe_load(preset.read_text()))
+
+
+BAD = [
+    ({"base": {"modle": {}}}, "base", "unknown key 'modle'"),
+    ({"base": {"model": {"activation": "sigmoid"}}}, "base.model.activation", "relu, tanh, gelu, identity"),
+    ({"base": {"samplers": {"sgld": {"step_size": -1.0}}}}, "base.samplers.sgld.step_size", "> 0"),
+    ({"base": {"samplers": {"hmc": {"chains": 0}}}}, "base.samplers.hmc.chains", ">= 1"),
+    ({"base": {"samplers": {"sgld": {"steps": "many"}}}}, "base.samplers.sgld.steps", "integer"),
+    ({"base": {"data": {"x_dist": "uniform"}}}, "base.data.x_dist", "isotropic"),
+    ({"base": {"data": {"noise": "laplace"}}}, "base.data.noise", "outliers"),
+    ({"base": {"run_samplers": ["nuts"]}}, "base.run_samplers.0", "sgld, hmc, mclmc"),
+    ({"experiments": {"a": {"samplers": {"sgdl": {}}}}}, "experiments.a.samplers", "unknown key 'sgdl'"),
+    ({"experiments": {}}, "experiments", "at least 1"),
+    ({"base": {"model": {"depth": 2, "widths": [4, 4, 4]}}}, "model.widths", "depth"),
+    ({"base": {"samplers": {"sgld": {"steps": 100, "burn_in": 100}}}}, "samplers.sgld.burn_in", "0..99"),
+    ({"base": {"data": {"n": 100}, "samplers": {"sgld": {"batch_size": 101}}}}, "samplers.sgld.batch_size", "1..100"),
+    ({"base": {"posterior": {"gamma": None, "prior_radius": 0}}}, "base.posterior.prior_radius", "> 0"),
+    ({"base": {"posterior": {"gamma": None, "prior_radius": None}}}, "posterior", "prior_radius"),
+    ({"resuls": "x"}, "<top level>", "unknown key 'resuls'"),
+]
+
+
+@pytest.mark.parametrize("config,key,allowed", BAD, ids=[b[1] for b in BAD])
+def test_bad_config_rejected_naming_key_and_allowed(config, key, allowed):
+    with pytest.raises(ConfigError) as err:
+        resolve_experiments(config)
+    msg = str(err.value)
+    assert key in msg and allowed in msg
+    assert "\n" not in msg
+
+
+def test_ids_are_stable_and_nested():
+    exps = resolve_experiments({"experiments": {"a": {}, "b": {"samplers": {"sgld": {"step_size": 2e-5}}}, "c": {"seed": 1}}})
+    plan = build_plan(exps)
+    a, b, c = (plan.experiments[k] for k in "abc")
+    # b differs only in an SGLD setting: shares data, ERM and the HMC/MCLMC runs
+    assert a["data_id"] == b["data_id"] and a["erm_id"] == b["erm_id"]
+    assert a["runs"]["hmc"] == b["runs"]["hmc"] and a["runs"]["sgld"] != b["runs"]["sgld"]
+    # c has another seed: nothing shared
+    assert c["data_id"] != a["data_id"] and c["erm_id"] != a["erm_id"]
+    assert len(plan.data) == 2 and len(plan.erm) == 2 and len(plan.runs) == 7
+    # IDs are hashes of canonical JSON: key order does not matter, values do
+    assert content_id({"x": 1, "y": [1, 2]}) == content_id({"y": [1, 2], "x": 1})
+    assert content_id({"x": 1}) != content_id({"x": 1.5})
+    again = build_plan(resolve_experiments(copy.deepcopy({"experiments": {"a": {}}})))
+    assert again.experiments["a"]["runs"] == a["runs"]
