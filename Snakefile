@@ -1,11 +1,14 @@
 # LLC workflow: data -> ERM (w*) -> one sampler job per sampler -> LLC -> sweep CSV -> plots.
 # `uv run snakemake --cores all` runs the default experiment; see README.md.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Found beside this Snakefile, so `--directory elsewhere` keeps the defaults.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"
@@ -20,7 +23,7 @@ rule all:
     input:
         SWEEP_CSV,
         INDEX_CSV,
-        expand(RUN_DIR + "/{plot}", zip, run_id=list(PLAN.runs), plot=[f"{r.split('-')[0]}_llc_running.png" for r in PLAN.runs]),
+        running_plots(),
     default_target: True
 
 

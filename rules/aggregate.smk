@@ -9,7 +9,9 @@ rule aggregate:
         experiments={name: {"settings": e["settings"], "runs": e["runs"]} for name, e in PLAN.experiments.items()},
         ids={"data": PLAN.data, "erm": PLAN.erm, "run": PLAN.runs},
     log:
-        LOGS + "/aggregate.log",
+        "results/logs/aggregate.log",
     localrule: True
+    conda:
+        "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/aggregate.py"

@@ -6,14 +6,13 @@ from llcbench.config import ConfigError, build_plan, resolve_experiments
 
 PKG = Path(workflow.basedir) / "src" / "llcbench"
 RESULTS = "results"
-DATA_NC = RESULTS + "/data/{data_id}/data.nc"
-ERM_NC = RESULTS + "/erm/{erm_id}/erm.nc"
-RUN_DIR = RESULTS + "/runs/{run_id}"
-TRACE_NC = RUN_DIR + "/trace.nc"
-LLC_NC = RUN_DIR + "/llc.nc"
-SWEEP_CSV = RESULTS + "/llc_sweep_results.csv"
-INDEX_CSV = RESULTS + "/index.csv"
-LOGS = RESULTS + "/logs"
+DATA_NC = "results/data/{data_id}/data.nc"
+ERM_NC = "results/erm/{erm_id}/erm.nc"
+TRACE_NC = "results/runs/{run_id}/trace.nc"
+LLC_NC = "results/runs/{run_id}/llc.nc"
+RUNNING_PNG = "results/runs/{sampler}-{hash}/{sampler}_llc_running.png"
+SWEEP_CSV = "results/llc_sweep_results.csv"
+INDEX_CSV = "results/index.csv"
 
 try:
     EXPERIMENTS = resolve_experiments(config)
@@ -31,6 +30,11 @@ wildcard_constraints:
     sampler=r"sgld|hmc|mclmc",
 
 
+def running_plots():
+    """The running-LLC figure of every planned run."""
+    return [RUNNING_PNG.format(sampler=r.split("-")[0], hash=r.split("-")[1]) for r in PLAN.runs]
+
+
 def code(*modules):
     """Package modules a rule's results depend on: editing one re-runs its jobs."""
     return [str(PKG / m) for m in modules]
@@ -41,6 +45,6 @@ def print_summary():
 
     table = pd.read_csv(SWEEP_CSV)
     cols = ["experiment", "sampler", "llc", "llc_se", "rhat", "ess", "status"]
-    print("\nLLC estimates (" + SWEEP_CSV + "):")
+    print(f"\nLLC estimates ({SWEEP_CSV}):")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\nResults are in {Path(RESULTS).resolve()}/: the sweep table {SWEEP_CSV}, per-run NetCDF and plots under {RESULTS}/runs/<run_id>/, the ID index {INDEX_CSV}.")
+    print(f"\nResults are in {Path(RESULTS).resolve()}/: the sweep table {SWEEP_CSV}, per-run NetCDF and plots under results/runs/<run_id>/, the ID index {INDEX_CSV}.")

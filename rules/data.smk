@@ -6,9 +6,11 @@ rule data:
     input:
         code=code("data.py", "model.py"),
     log:
-        LOGS + "/data/{data_id}.log",
+        "results/logs/data/{data_id}.log",
     benchmark:
-        RESULTS + "/benchmarks/data/{data_id}.tsv"
+        "results/benchmarks/data/{data_id}.tsv"
     threads: 1
+    conda:
+        "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/data.py"

@@ -7,9 +7,11 @@ rule erm:
     params:
         settings=lambda wc: PLAN.erm[wc.erm_id],
     log:
-        LOGS + "/erm/{erm_id}.log",
+        "results/logs/erm/{erm_id}.log",
     benchmark:
-        RESULTS + "/benchmarks/erm/{erm_id}.tsv"
+        "results/benchmarks/erm/{erm_id}.tsv"
     threads: 2
+    conda:
+        "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/erm.py"

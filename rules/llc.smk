@@ -5,20 +5,24 @@ rule llc:
     output:
         llc=LLC_NC,
     log:
-        LOGS + "/llc/{run_id}.log",
+        "results/logs/llc/{run_id}.log",
     localrule: True
+    conda:
+        "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/llc.py"
 
 
 rule plot_running_llc:
     input:
-        llc=RESULTS + "/runs/{sampler}-{hash}/llc.nc",
+        llc="results/runs/{sampler}-{hash}/llc.nc",
         code=code("plots.py"),
     output:
-        png=RESULTS + "/runs/{sampler}-{hash}/{sampler}_llc_running.png",
+        png=RUNNING_PNG,
     log:
-        LOGS + "/plots/{sampler}-{hash}.log",
+        "results/logs/plots/{sampler}-{hash}.log",
     localrule: True
+    conda:
+        "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/plot_running_llc.py"

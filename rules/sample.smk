@@ -8,9 +8,11 @@ rule sample:
     params:
         settings=lambda wc: PLAN.runs[wc.run_id],
     log:
-        LOGS + "/sample/{run_id}.log",
+        "results/logs/sample/{run_id}.log",
     benchmark:
-        RESULTS + "/benchmarks/sample/{run_id}.tsv"
+        "results/benchmarks/sample/{run_id}.tsv"
     threads: 2
+    conda:
+        "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/sample.py"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from arviz_base import from_dict
 
 from llcbench import erm as erm_mod
 from llcbench import io, llc
@@ -101,7 +101,7 @@ def run_sampler(settings: dict, data_path: str, erm_path: str, out: str) -> None
     draws = trace.loss.shape[1]
     sampling_grads = chains * s["steps"] * prepared.grads_per_step
     steps_at_draw = s["burn_in"] + s["eval_every"] * np.arange(1, draws + 1)
-    dt = az.from_dict(
+    dt = from_dict(
         {
             "posterior": {"L_n": trace.loss, "theta_proj": trace.theta_proj},
             "sample_stats": trace.stats,

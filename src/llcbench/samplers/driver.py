@@ -148,6 +148,6 @@ def reject_degenerate_tuning(tuner: str, **params) -> None:
         if bad.any():
             raise DegenerateTuning(
                 f"{tuner} returned a degenerate {name}: {int(bad.sum())} of {value.size} entries are "
-                f"zero, negative or non-finite (min {np.nanmin(value):.3g}). Chains would freeze or "
+                f"zero, negative or non-finite (e.g. {value[bad].ravel()[:3].tolist()}). Chains would freeze or "
                 "blow up; lower the initial step size or raise the tuning budget."
             )

@@ -1,0 +1,120 @@
+"""The workflow as users run it: `snakemake` in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/configs/tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+
+
+def snakemake(workdir, *args, timeout=600):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("tiny")
+    res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return wd, res
+
+
+def test_tiny_run_writes_sweep_csv(tiny_run):
+    wd, res = tiny_run
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv")
+    required = ["run_id", "sampler", "llc", "llc_se", "ess", "rhat", "L0", "n", "d", "beta", "nbeta", "gamma",
+                "activation", "depth", "widths", "x_dist", "noise", "seed", "chains", "draws", "sampling_seconds",
+                "grad_evals_fde", "status"]
+    assert set(required) <= set(table.columns)
+    assert sorted(table["sampler"]) == ["hmc", "mclmc", "sgld"]
+    assert (table["d"] == 4 * 8 + 8 + 8 * 8 + 8 + 8 + 1).all()
+    assert (table["n"] == 256).all() and (table["widths"] == "8x8").all()
+    np.testing.assert_allclose(table["nbeta"], 256 / np.log(256))
+    assert np.isfinite(table[["llc", "llc_se", "ess", "rhat"]]).all().all()
+    assert (table["llc_se"] > 0).all() and (table["grad_evals_fde"] > 0).all() and (table["sampling_seconds"] > 0).all()
+    assert set(table["status"]) <= {"ok", "erm_not_converged"}
+    # where the results are is printed at the end
+    assert "llc_sweep_results.csv" in res.stdout + res.stderr
+
+
+def test_tiny_run_netcdf_outputs_open_with_xarray_and_carry_provenance(tiny_run):
+    wd, _ = tiny_run
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv")
+    for row in table.itertuples():
+        run = wd / "results/runs" / row.run_id
+        dt = xr.open_datatree(run / "trace.nc")
+        post = dt["posterior"]
+        assert post["L_n"].dims == ("chain", "draw")
+        assert post.sizes["chain"] == row.chains and post.sizes["draw"] == row.draws
+        for key in ("d", "n", "beta", "nbeta", "gamma", "L0", "sampling_seconds", "grad_evals_fde"):
+            assert key in dt.attrs
+        assert json.loads(dt.attrs["settings_json"])["sampler"] == row.sampler
+        assert "blackjax" in json.loads(dt.attrs["versions_json"])
+        llc = xr.open_dataset(run / "llc.nc")
+        # the estimate is recomputable from the stored trace
+        np.testing.assert_allclose(llc.attrs["llc"], dt.attrs["nbeta"] * (post["L_n"].values.mean() - dt.attrs["L0"]), rtol=1e-5)
+        np.testing.assert_allclose(llc["llc_running_pooled"].values[-1], llc.attrs["llc"], rtol=1e-5)
+        assert (run / f"{row.sampler}_llc_running.png").stat().st_size > 1000
+    for nc in (wd / "results/data").glob("*/data.nc"):
+        assert xr.open_dataset(nc)["x"].shape == (256, 4)
+    assert (wd / "results/index.csv").exists()
+
+
+def test_sampler_stats_follow_arviz_conventions(tiny_run):
+    wd, _ = tiny_run
+    import arviz as az
+
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv").set_index("sampler")
+    dt = xr.open_datatree(wd / "results/runs" / table.loc["hmc", "run_id"] / "trace.nc")
+    assert {"acceptance_rate", "is_divergent"} <= set(dt["sample_stats"].data_vars)
+    assert float(az.ess(dt, var_names=["L_n"])["L_n"]) > 0
+
+
+def test_rerun_with_nothing_changed_does_nothing(tiny_run):
+    wd, _ = tiny_run
+    res = snakemake(wd, "-n", "--cores", "1", "--configfile", str(TINY))
+    assert res.returncode == 0
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_default_config_dry_run_plans_every_stage(tmp_path):
+    res = snakemake(tmp_path, "-n", "--cores", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout
+    for rule, count in (("data", 1), ("erm", 1), ("sample", 3), ("llc", 3), ("plot_running_llc", 3), ("aggregate", 1)):
+        assert any(line.split() == [rule, str(count)] for line in out.splitlines()), out
+
+
+def test_lint_is_clean():
+    res = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0 and "Congratulations" in res.stdout + res.stderr, res.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    "bad,key",
+    [
+        ("base:\n  samplers:\n    sgld: {step_size: -1}\n", "base.samplers.sgld.step_size"),
+        ("base:\n  model: {activation: sigmoid}\n", "base.model.activation"),
+        ("base:\n  samplers:\n    hmc: {chains: 0}\n", "base.samplers.hmc.chains"),
+        ("base:\n  modle: {}\n", "unknown key 'modle'"),
+    ],
+)
+def test_bad_config_rejected_before_any_job(tmp_path, bad, key):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(bad)
+    res = snakemake(tmp_path, "--cores", "1", "--configfile", str(cfg))
+    assert res.returncode != 0
+    errors = [line for line in res.stderr.splitlines() if line.startswith("config error")]
+    assert len(errors) == 1 and key in errors[0]
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "results").exists()
