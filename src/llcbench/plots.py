@@ -31,7 +31,7 @@ def running_llc(llc_ds: xr.Dataset, path) -> None:
     ax.plot(steps, llc_ds["llc_running_pooled"], color="black", lw=2.2, label="pooled")
     ax.axhline(a["llc"], color="black", ls=":", lw=1)
     ax.set_xlabel("sampler step")
-    ax.set_ylabel(r"running $\hat\lambda_t$ (nats)")
+    ax.set_ylabel(r"running $\hat\lambda_t$ (dimensionless)")
     ax.set_title(
         f"{a['sampler'].upper()}: $\\hat\\lambda$ = {a['llc']:.2f} ± {a['llc_se']:.2f}, "
         f"R-hat {a['rhat']:.3f}, ESS {a['ess']:.0f}\n"
