@@ -17,13 +17,16 @@ include: "rules/erm.smk"
 include: "rules/sample.smk"
 include: "rules/llc.smk"
 include: "rules/aggregate.smk"
+include: "rules/plots.smk"
 
 
 rule all:
     input:
         SWEEP_CSV,
         INDEX_CSV,
-        running_plots(),
+        run_outputs(),
+        "results/plots/sweep_llc.png",
+        "results/plots/sweep_wnv.png",
     default_target: True
 
 

@@ -3,7 +3,7 @@ rule aggregate:
         llc=[LLC_NC.format(run_id=r) for r in PLAN.runs],
         code=code("aggregate.py"),
     output:
-        csv=SWEEP_CSV,
+        csv=report(SWEEP_CSV, caption="../workflow/report/sweep_csv.rst", category="Sweep"),
         index=INDEX_CSV,
     params:
         experiments={name: {"settings": e["settings"], "runs": e["runs"]} for name, e in PLAN.experiments.items()},

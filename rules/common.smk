@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from llcbench.config import ConfigError, build_plan, resolve_experiments
+from llcbench.config import ConfigError, build_plan, resolve_experiments, resolve_health
 
 PKG = Path(workflow.basedir) / "src" / "llcbench"
 RESULTS = "results"
@@ -10,12 +10,12 @@ DATA_NC = "results/data/{data_id}/data.nc"
 ERM_NC = "results/erm/{erm_id}/erm.nc"
 TRACE_NC = "results/runs/{run_id}/trace.nc"
 LLC_NC = "results/runs/{run_id}/llc.nc"
-RUNNING_PNG = "results/runs/{sampler}-{hash}/{sampler}_llc_running.png"
 SWEEP_CSV = "results/llc_sweep_results.csv"
 INDEX_CSV = "results/index.csv"
 
 try:
     EXPERIMENTS = resolve_experiments(config)
+    HEALTH = resolve_health(config)
 except ConfigError as err:
     # One line naming the key and what is allowed; no traceback, no job started.
     sys.stderr.write(f"{err}\n")
@@ -30,9 +30,25 @@ wildcard_constraints:
     sampler=r"sgld|hmc|mclmc",
 
 
-def running_plots():
-    """The running-LLC figure of every planned run."""
-    return [RUNNING_PNG.format(sampler=r.split("-")[0], hash=r.split("-")[1]) for r in PLAN.runs]
+RUN_PLOTS = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")
+SAMPLER_PLOTS = {"hmc": ("acceptance",), "mclmc": ("energy_hist",)}
+SAMPLER_STAT_PLOT = {"acceptance": "hmc_acceptance", "energy_hist": "mclmc_energy"}  # file part -> plots function
+
+
+def run_outputs():
+    """Every per-run file the report shows: summary and figures of each planned run."""
+    out = []
+    for run_id in PLAN.runs:
+        sampler = run_id.split("-")[0]
+        names = RUN_PLOTS + SAMPLER_PLOTS.get(sampler, ())
+        out.append(f"results/runs/{run_id}/summary.md")
+        out += [f"results/runs/{run_id}/{sampler}_{name}.png" for name in names]
+    return out
+
+
+def experiment_label(run_id):
+    """Report category of a run: the experiment(s) it belongs to."""
+    return "Experiment " + ", ".join(name for name, e in PLAN.experiments.items() if run_id in e["runs"].values())
 
 
 def code(*modules):
@@ -48,3 +64,18 @@ def print_summary():
     print(f"\nLLC estimates ({SWEEP_CSV}):")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nResults are in {Path(RESULTS).resolve()}/: the sweep table {SWEEP_CSV}, per-run NetCDF and plots under results/runs/<run_id>/, the ID index {INDEX_CSV}.")
+
+
+def run_report(name, caption):
+    """A per-run figure in the report, grouped by experiment, then sampler."""
+    return report(
+        f"results/runs/{{sampler}}-{{hash}}/{{sampler}}_{name}.png",
+        caption=f"../workflow/report/{caption}.rst",
+        category=lambda wc: experiment_label(f"{wc.sampler}-{wc.hash}"),
+        subcategory=lambda wc: wc.sampler,
+    )
+
+
+def readme_run(sampler):
+    """The run ID of ``sampler`` in the first experiment (source of the README figures)."""
+    return next(iter(PLAN.experiments.values()))["runs"][sampler]

@@ -1,9 +1,17 @@
 rule llc:
     input:
         trace=TRACE_NC,
-        code=code("llc.py"),
+        code=code("llc.py", "diagnostics.py", "summary.py"),
     output:
         llc=LLC_NC,
+        summary=report(
+            "results/runs/{run_id}/summary.md",
+            caption="../workflow/report/summary.rst",
+            category=lambda wc: experiment_label(wc.run_id),
+            subcategory=lambda wc: wc.run_id.split("-")[0],
+        ),
+    params:
+        health=HEALTH,
     log:
         "results/logs/llc/{run_id}.log",
     localrule: True
@@ -11,18 +19,3 @@ rule llc:
         "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/llc.py"
-
-
-rule plot_running_llc:
-    input:
-        llc="results/runs/{sampler}-{hash}/llc.nc",
-        code=code("plots.py"),
-    output:
-        png=RUNNING_PNG,
-    log:
-        "results/logs/plots/{sampler}-{hash}.log",
-    localrule: True
-    conda:
-        "../envs/llcbench.yaml"
-    script:
-        "../workflow/scripts/plot_running_llc.py"

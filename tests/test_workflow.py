@@ -42,7 +42,9 @@ def test_tiny_run_writes_sweep_csv(tiny_run):
     np.testing.assert_allclose(table["nbeta"], 256 / np.log(256))
     assert np.isfinite(table[["llc", "llc_se", "ess", "rhat"]]).all().all()
     assert (table["llc_se"] > 0).all() and (table["grad_evals_fde"] > 0).all() and (table["sampling_seconds"] > 0).all()
-    assert set(table["status"]) <= {"ok", "erm_not_converged"}
+    assert set(table["status"]) <= {"ok", "erm_not_converged"}, table["status"].tolist()
+    np.testing.assert_allclose(table["wnv_time"], table["llc_se"] ** 2 * table["sampling_seconds"], rtol=1e-6)
+    np.testing.assert_allclose(table["wnv_grad"], table["llc_se"] ** 2 * table["grad_evals_sampling_fde"], rtol=1e-6)
     # where the results are is printed at the end
     assert "llc_sweep_results.csv" in res.stdout + res.stderr
 
@@ -64,7 +66,14 @@ def test_tiny_run_netcdf_outputs_open_with_xarray_and_carry_provenance(tiny_run)
         # the estimate is recomputable from the stored trace
         np.testing.assert_allclose(llc.attrs["llc"], dt.attrs["nbeta"] * (post["L_n"].values.mean() - dt.attrs["L0"]), rtol=1e-5)
         np.testing.assert_allclose(llc["llc_running_pooled"].values[-1], llc.attrs["llc"], rtol=1e-5)
-        assert (run / f"{row.sampler}_llc_running.png").stat().st_size > 1000
+        names = ["llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank"]
+        names += {"hmc": ["acceptance"], "mclmc": ["energy_hist"]}.get(row.sampler, [])
+        for name in names:
+            assert (run / f"{row.sampler}_{name}.png").stat().st_size > 5000, name
+        summary = (run / "summary.md").read_text()
+        assert f"{llc.attrs['llc']:.4g}" in summary and "blackjax" in summary
+        for key in ("ess_tail", "L_acf", "rhat_by_draws", "ess_bulk_by_draws"):
+            assert key in llc.attrs or key in llc.data_vars
     for nc in (wd / "results/data").glob("*/data.nc"):
         assert xr.open_dataset(nc)["x"].shape == (256, 4)
     assert (wd / "results/index.csv").exists()
@@ -80,6 +89,17 @@ def test_sampler_stats_follow_arviz_conventions(tiny_run):
     assert float(az.ess(dt, var_names=["L_n"])["L_n"]) > 0
 
 
+def test_sweep_plots_and_report_build(tiny_run):
+    wd, _ = tiny_run
+    for name in ("sweep_llc", "sweep_wnv"):
+        assert (wd / f"results/plots/{name}.png").stat().st_size > 5000
+    res = snakemake(wd, "--configfile", str(TINY), "--report", "results/report.html")
+    assert res.returncode == 0, res.stderr[-2000:]
+    html = (wd / "results/report.html").read_text()
+    assert "Experiment default" in html and "Sweep" in html
+    assert "hmc_acceptance.png" in html and "llc_sweep_results.csv" in html
+
+
 def test_rerun_with_nothing_changed_does_nothing(tiny_run):
     wd, _ = tiny_run
     res = snakemake(wd, "-n", "--cores", "1", "--configfile", str(TINY))
@@ -91,7 +111,8 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     res = snakemake(tmp_path, "-n", "--cores", "1")
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
-    for rule, count in (("data", 1), ("erm", 1), ("sample", 3), ("llc", 3), ("plot_running_llc", 3), ("aggregate", 1)):
+    for rule, count in (("data", 1), ("erm", 1), ("sample", 3), ("llc", 3), ("plot_run", 3), ("plot_sampler_stats", 2),
+                        ("aggregate", 1), ("plot_sweep", 1)):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), out
 
 

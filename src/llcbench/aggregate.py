@@ -14,6 +14,8 @@ COLUMNS = [
     "activation", "depth", "widths", "x_dist", "noise", "loss", "seed", "chains", "draws", "sampling_seconds",
     "grad_evals_fde", "status", "chains_used", "chains_diverged", "tuning_seconds", "compile_seconds",
     "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm", "data_id", "erm_id",
+    "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0", "acceptance_rate_mean",
+    "energy_change_mean", "energy_change_sd",
 ]
 
 
@@ -27,7 +29,9 @@ def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str) -> di
         "sampler": a["sampler"],
         **{k: a[k] for k in ("llc", "llc_se", "ess", "rhat", "L0", "n", "d", "beta", "nbeta", "gamma", "sampling_seconds",
                              "grad_evals_fde", "status", "chains_used", "chains_diverged", "tuning_seconds",
-                             "compile_seconds", "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm")},
+                             "compile_seconds", "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm",
+                             "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0")},
+        **{k: a.get(k, float("nan")) for k in ("acceptance_rate_mean", "energy_change_mean", "energy_change_sd")},
         "activation": settings["model"]["activation"],
         "depth": settings["model"]["depth"],
         "widths": "x".join(map(str, run["layer_sizes"][1:-1])),

@@ -138,6 +138,14 @@ def resolve_experiments(config: dict, schema: dict | None = None) -> dict[str, d
     return out
 
 
+def resolve_health(config: dict, schema: dict | None = None) -> dict:
+    """The ``health`` thresholds with defaults filled in (validated)."""
+    schema = schema or load_schema()
+    health = copy.deepcopy(config.get("health", {}))
+    _check({"$defs": schema["$defs"], **schema["properties"]["health"]}, health, "health")
+    return health
+
+
 def content_id(obj) -> str:
     """12 hex digits of SHA-256 over canonical JSON of ``obj``."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)

@@ -25,12 +25,17 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def json_dumps(obj) -> str:
+    """Canonical JSON (sorted keys) as stored in attributes."""
+    return json.dumps(obj, sort_keys=True)
+
+
 def provenance(settings: dict, **extra) -> dict:
     """NetCDF attributes recording the settings that made a file and the versions
     that ran. Dicts become JSON strings; booleans become 0/1; None becomes ""."""
-    attrs = {"settings_json": json.dumps(settings, sort_keys=True), "versions_json": json.dumps(package_versions(), sort_keys=True)}
+    attrs = {"settings_json": json_dumps(settings), "versions_json": json_dumps(package_versions())}
     for k, v in extra.items():
-        attrs[k] = json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else int(v) if isinstance(v, bool) else "" if v is None else v
+        attrs[k] = json_dumps(v) if isinstance(v, (dict, list)) else int(v) if isinstance(v, bool) else "" if v is None else v
     return attrs
 
 

@@ -2,9 +2,10 @@
 
     λ̂ = nβ · (mean of L_n over chains and draws − L_n(w*))
 
-Burn-in is already excluded from the traces. The standard error is
-nβ · sd(L_n) / √ESS with ArviZ's multi-chain bulk ESS; R-hat is ArviZ's rank
-R-hat. Chains with any non-finite L_n are counted as diverged and excluded.
+Burn-in is already excluded from the traces. The standard error is nβ times
+ArviZ's multi-chain MCSE of the mean of L_n (sd / √ESS_mean); ESS is ArviZ's bulk
+ESS and R-hat its rank R-hat. Chains with any non-finite L_n are counted as
+diverged and excluded from everything.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from arviz_stats.base import array_stats
 
 class LLCEstimate(NamedTuple):
     llc: float  # λ̂ (nan when no chain is usable)
-    llc_se: float  # standard error of λ̂ from ESS
+    llc_se: float  # Monte Carlo standard error of λ̂
     ess: float  # bulk ESS of L_n over the usable chains
     rhat: float  # rank R-hat of L_n (nan with a single usable chain)
     mean_loss: float  # mean L_n over usable chains and draws
@@ -30,18 +31,23 @@ def finite_chains(loss: np.ndarray) -> np.ndarray:
     return np.all(np.isfinite(loss), axis=1)
 
 
+def usable(loss: np.ndarray) -> np.ndarray:
+    """The finite chains of ``loss`` as float64 (chain', draw)."""
+    return np.asarray(loss[finite_chains(loss)], dtype=np.float64)
+
+
 def estimate(loss: np.ndarray, loss_star: float, nbeta: float) -> LLCEstimate:
     """λ̂, its standard error, ESS and R-hat from ``loss`` (chain, draw)."""
-    ok = finite_chains(loss)
-    good = np.asarray(loss[ok], dtype=np.float64)
-    if good.shape[0] == 0:
+    good = usable(loss)
+    used = good.shape[0]
+    if used == 0:
         nan = float("nan")
         return LLCEstimate(nan, nan, nan, nan, nan, 0, int(loss.shape[0]))
     mean = float(good.mean())
+    se = nbeta * float(array_stats.mcse(good, method="mean"))
     ess = float(array_stats.ess(good, method="bulk"))
-    rhat = float(array_stats.rhat(good)) if good.shape[0] > 1 else float("nan")
-    se = nbeta * float(good.std(ddof=1)) / np.sqrt(ess) if ess > 0 else float("nan")
-    return LLCEstimate(nbeta * (mean - loss_star), se, ess, rhat, mean, int(ok.sum()), int((~ok).sum()))
+    rhat = float(array_stats.rhat(good)) if used > 1 else float("nan")
+    return LLCEstimate(nbeta * (mean - loss_star), se, ess, rhat, mean, used, int(loss.shape[0]) - used)
 
 
 def running_llc(loss: np.ndarray, loss_star: float, nbeta: float) -> tuple[np.ndarray, np.ndarray]:

@@ -1,16 +1,30 @@
-"""Figures. Matplotlib with the Agg backend; every function writes one PNG."""
+"""Figures. Matplotlib (Agg) and ArviZ's plots; every function writes one PNG.
+
+Per-run figures take the run's trace DataTree ``dt`` and/or its ``llc`` Dataset;
+sweep figures take the sweep table.
+"""
 
 from __future__ import annotations
 
 import io as _io
+import json
 
 import matplotlib
 
 matplotlib.use("Agg")
+import arviz_plots as azp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from llcbench import io  # noqa: E402
+
+SETTING_LABELS = {
+    "sgld": ("step_size", "batch_size"),
+    "hmc": ("num_integration_steps", "adapt_steps", "target_accept"),
+    "mclmc": ("tune_steps", "desired_energy_var"),
+}
 
 
 def _save(fig, path) -> None:
@@ -20,11 +34,37 @@ def _save(fig, path) -> None:
     io.write_bytes(buf.getvalue(), path)
 
 
+def run_title(attrs: dict) -> str:
+    """Two lines naming the sampler, its main settings and the posterior."""
+    s = json.loads(attrs["settings_json"])["settings"]
+    keys = ("chains", "steps", "burn_in", "eval_every", *SETTING_LABELS.get(attrs["sampler"], ()))
+    settings = ", ".join(f"{k}={s[k]}" for k in keys if k in s)
+    return (f"{attrs['sampler'].upper()} ({settings})\n"
+            f"d={attrs['d']}, n={attrs['n']}, nβ={attrs['nbeta']:.4g}, γ={attrs['gamma']:.4g}, L0={attrs['L0']:.3g}")
+
+
+def _draw_label(dt: xr.DataTree) -> str:
+    s = json.loads(dt.attrs["settings_json"])["settings"]
+    return f"draw (one every {s['eval_every']} steps after {s['burn_in']} burn-in steps)"
+
+
+def _arviz_figure(pc, title: str, xlabel: str | None = None, ylabel: str | None = None):
+    fig = pc.viz["figure"].item()
+    top = fig.get_tightbbox(fig.canvas.get_renderer()).y1 / fig.get_figheight()  # above ArviZ's panel titles
+    fig.suptitle(title, fontsize=9, y=max(top, 1.0) + 0.01, va="bottom")
+    for ax in fig.axes:
+        if xlabel:
+            ax.set_xlabel(xlabel)
+        if ylabel:
+            ax.set_ylabel(ylabel)
+    return fig
+
+
 def running_llc(llc_ds: xr.Dataset, path) -> None:
     """λ̂_t per chain (thin lines) and pooled over chains (thick line) against the
     sampler step at which each draw was taken."""
     a = llc_ds.attrs
-    steps = llc_ds["draw"].values
+    steps = llc_ds["step"].values
     fig, ax = plt.subplots(figsize=(7, 4))
     for c in llc_ds["chain"].values:
         ax.plot(steps, llc_ds["llc_running"].sel(chain=c), lw=0.9, alpha=0.7, label=f"chain {c}")
@@ -32,12 +72,114 @@ def running_llc(llc_ds: xr.Dataset, path) -> None:
     ax.axhline(a["llc"], color="black", ls=":", lw=1)
     ax.set_xlabel("sampler step")
     ax.set_ylabel(r"running $\hat\lambda_t$ (dimensionless)")
-    ax.set_title(
-        f"{a['sampler'].upper()}: $\\hat\\lambda$ = {a['llc']:.2f} ± {a['llc_se']:.2f}, "
-        f"R-hat {a['rhat']:.3f}, ESS {a['ess']:.0f}\n"
-        f"d={a['d']}, n={a['n']}, nβ={a['nbeta']:.4g}, γ={a['gamma']:.4g}, status: {a['status']}",
-        fontsize=9,
-    )
+    ax.set_title(f"{run_title(a)}\nλ̂ = {a['llc']:.2f} ± {a['llc_se']:.2f}, R-hat {a['rhat']:.3f}, "
+                 f"ESS {a['ess']:.0f}, status: {a['status']}", fontsize=9)
     ax.legend(fontsize=8, ncol=3)
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def loss_trace(dt: xr.DataTree, path) -> None:
+    """ArviZ trace + density of L_n per chain."""
+    pc = azp.plot_trace_dist(dt, var_names=["L_n"], backend="matplotlib")
+    fig = _arviz_figure(pc, "L_n trace (full-batch loss, nats per sample)\n" + run_title(dt.attrs))
+    fig.axes[-1].set_xlabel(_draw_label(dt))
+    _save(fig, path)
+
+
+def loss_acf(dt: xr.DataTree, path) -> None:
+    """ArviZ autocorrelation of L_n (lag in draws)."""
+    pc = azp.plot_autocorr(dt, var_names=["L_n"], backend="matplotlib")
+    every = json.loads(dt.attrs["settings_json"])["settings"]["eval_every"]
+    _save(_arviz_figure(pc, "L_n autocorrelation\n" + run_title(dt.attrs), f"lag (draws; 1 draw = {every} steps)", "autocorrelation"), path)
+
+
+def loss_ess(dt: xr.DataTree, path) -> None:
+    """ArviZ bulk and tail ESS of L_n as draws accumulate."""
+    pc = azp.plot_ess_evolution(dt, var_names=["L_n"], backend="matplotlib")
+    _save(_arviz_figure(pc, "ESS of L_n as draws grow (bulk, tail; dashed: 400)\n" + run_title(dt.attrs), "draws per chain", "ESS (draws)"), path)
+
+
+def loss_rhat(llc_ds: xr.Dataset, path) -> None:
+    """R-hat of L_n over the first k draws, against k, with the health threshold."""
+    a = llc_ds.attrs
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(llc_ds["checkpoint"], llc_ds["rhat_by_draws"], marker="o")
+    ax.axhline(json.loads(a["health_json"])["rhat_max"], color="red", ls="--", label="health threshold")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("draws per chain")
+    ax.set_ylabel("rank R-hat of L_n")
+    ax.set_title("R-hat of L_n as draws grow\n" + run_title(a), fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def theta_trace(dt: xr.DataTree, path) -> None:
+    """ArviZ trace of the random projections P·(w − w*)."""
+    pc = azp.plot_trace_dist(dt, var_names=["theta_proj"], backend="matplotlib")
+    fig = _arviz_figure(pc, "θ projected on 4 random unit directions, P·(w − w*)\n" + run_title(dt.attrs))
+    fig.axes[-1].set_xlabel(_draw_label(dt))
+    _save(fig, path)
+
+
+def theta_rank(dt: xr.DataTree, path) -> None:
+    """ArviZ rank plots (ECDF-PIT of ranks per chain) of the θ projections."""
+    pc = azp.plot_rank(dt, var_names=["theta_proj"], backend="matplotlib")
+    _save(_arviz_figure(pc, "Rank ECDF of θ projections per chain (inside the band = chains agree)\n" + run_title(dt.attrs)), path)
+
+
+def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for c, v in enumerate(values):
+        ax.hist(v[np.isfinite(v)], bins=40, alpha=0.5, label=f"chain {c}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("draws")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def hmc_acceptance(dt: xr.DataTree, path) -> None:
+    """Histogram of HMC acceptance probabilities per chain."""
+    acc = dt["sample_stats"]["acceptance_rate"].values
+    _histogram(acc, "acceptance probability", f"HMC acceptance (mean {np.nanmean(acc):.3f})\n" + run_title(dt.attrs), path)
+
+
+def mclmc_energy(dt: xr.DataTree, path) -> None:
+    """Histogram of MCLMC energy changes per step."""
+    e = dt["sample_stats"]["energy_change"].values
+    _histogram(e, "energy change per step (nats)", f"MCLMC energy change (sd {np.nanstd(e):.3g})\n" + run_title(dt.attrs), path)
+
+
+def sweep_llc(table: pd.DataFrame, path) -> None:
+    """λ̂ ± SE per experiment, one marker series per sampler."""
+    exps = list(dict.fromkeys(table["experiment"]))
+    samplers = list(dict.fromkeys(table["sampler"]))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(exps) + 3), 4))
+    for i, s in enumerate(samplers):
+        sub = table[table["sampler"] == s].set_index("experiment").reindex(exps)
+        x = np.arange(len(exps)) + (i - (len(samplers) - 1) / 2) * 0.15
+        ax.errorbar(x, sub["llc"], yerr=sub["llc_se"], fmt="o", capsize=3, label=s)
+    ax.set_xticks(np.arange(len(exps)), exps, rotation=45, ha="right")
+    ax.set_ylabel(r"$\hat\lambda$ ± SE")
+    ax.set_title("LLC estimates per experiment and sampler", fontsize=10)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def sweep_wnv(table: pd.DataFrame, path) -> None:
+    """Work-normalised variance per sampler in both units (log scale, one point per experiment)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    samplers = list(dict.fromkeys(table["sampler"]))
+    for ax, col, unit in ((axes[0], "wnv_time", "λ² · seconds"), (axes[1], "wnv_grad", "λ² · full-data gradients")):
+        for i, s in enumerate(samplers):
+            v = table.loc[table["sampler"] == s, col]
+            ax.scatter(np.full(len(v), i), v, alpha=0.7)
+        ax.set_xticks(range(len(samplers)), samplers)
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{col} ({unit})")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Work-normalised variance Var(λ̂) × work (lower is better)", fontsize=10)
     _save(fig, path)

@@ -32,5 +32,11 @@ def setup_job(snakemake) -> logging.Logger:
     for noisy in ("jax._src.xla_bridge", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger(f"llcbench.{snakemake.rule}")
+
+    def log_uncaught(kind, value, tb):
+        log.error("job failed", exc_info=(kind, value, tb))
+        sys.__excepthook__(kind, value, tb)
+
+    sys.excepthook = log_uncaught
     log.info("rule %s, threads %s, XLA_FLAGS=%s", snakemake.rule, threads, os.environ["XLA_FLAGS"])
     return log

@@ -15,7 +15,7 @@ import xarray as xr
 from arviz_base import from_dict
 
 from llcbench import erm as erm_mod
-from llcbench import io, llc
+from llcbench import diagnostics, io, llc, summary
 from llcbench.data import make_dataset
 from llcbench.model import make_apply
 from llcbench.posterior import LocalPosterior, inverse_temperature, localization, row_loss_fn
@@ -85,7 +85,7 @@ def build_posterior(settings: dict, data: xr.Dataset, erm: xr.Dataset) -> LocalP
     return _model_loss(settings, data, w_star, beta, gamma)
 
 
-def run_sampler(settings: dict, data_path: str, erm_path: str, out: str) -> None:
+def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out: str) -> None:
     """Tune and run one sampler -> ``trace.nc`` (ArviZ DataTree: posterior
     L_n and θ projections, sample_stats, tuning)."""
     data, erm = io.open_dataset(data_path), io.open_dataset(erm_path)
@@ -106,12 +106,14 @@ def run_sampler(settings: dict, data_path: str, erm_path: str, out: str) -> None
             "posterior": {"L_n": trace.loss, "theta_proj": trace.theta_proj},
             "sample_stats": trace.stats,
         },
-        coords={"draw": steps_at_draw, "proj": np.arange(trace.theta_proj.shape[-1])},
+        coords={"proj": np.arange(trace.theta_proj.shape[-1])},
         dims={"theta_proj": ["proj"]},
     )
+    for group in ("posterior", "sample_stats"):  # the sampler step of each draw, beside ArviZ's 0-based draw index
+        dt[group] = dt[group].to_dataset().assign_coords(step=("draw", steps_at_draw))
     dt["tuning"] = xr.Dataset({k: (("chain",), np.asarray(v)) for k, v in prepared.tuning.items()}, coords={"chain": np.arange(chains)})
     dt.attrs = io.provenance(
-        settings, sampler=name, d=post.d, n=post.n, beta=post.beta, nbeta=post.nbeta, gamma=post.gamma,
+        settings, run_id=run_id, sampler=name, d=post.d, n=post.n, beta=post.beta, nbeta=post.nbeta, gamma=post.gamma,
         L0=float(erm.attrs["L0"]), erm_grad_norm=float(erm.attrs["grad_norm"]), erm_converged=int(erm.attrs["converged"]),
         sampling_seconds=trace.sampling_seconds, compile_seconds=trace.compile_seconds, tuning_seconds=prepared.tuning_seconds,
         grad_evals_sampling_fde=sampling_grads, grad_evals_tuning_fde=prepared.tuning_grads,
@@ -121,34 +123,41 @@ def run_sampler(settings: dict, data_path: str, erm_path: str, out: str) -> None
     log.info("%s: %d chains x %d draws in %.1f s (compile %.1f s)", name, chains, draws, trace.sampling_seconds, trace.compile_seconds)
 
 
-def estimate_llc(trace_path: str, out: str) -> None:
-    """λ̂, SE, ESS, R-hat and running λ̂_t from a trace -> ``llc.nc``."""
+def estimate_llc(trace_path: str, out: str, summary_out: str, health: dict) -> None:
+    """λ̂, SE, diagnostics, WNV, health status and running λ̂_t from a trace ->
+    ``llc.nc``, plus a human-readable ``summary.md``."""
     dt = io.open_datatree(trace_path)
     a = dt.attrs
+    settings = io.settings_of(dt)
     loss = dt["posterior"]["L_n"].values
     est = llc.estimate(loss, a["L0"], a["nbeta"])
     per_chain, pooled = llc.running_llc(loss, a["L0"], a["nbeta"])
-    status = run_status(est, bool(a["erm_converged"]))
-    coords = {"chain": dt["posterior"]["chain"].values, "draw": dt["posterior"]["draw"].values}
+    evo = diagnostics.evolution(loss)
+    acf = diagnostics.autocorrelation(loss)
+    stats = diagnostics.sampler_summary(dt["sample_stats"].to_dataset(), dt["tuning"].to_dataset(), settings["settings"]["eval_every"])
+    extra = {
+        "ess_tail": diagnostics.tail_ess(loss),
+        "frac_below_L0": diagnostics.fraction_below(loss, a["L0"]),
+        **stats,
+        **diagnostics.wnv(est.llc_se, a["sampling_seconds"], a["grad_evals_sampling_fde"]),
+    }
+    status = diagnostics.health_status(est, ess_tail=extra["ess_tail"], divergences=stats["divergences"],
+                                       frac_below_L0=extra["frac_below_L0"], erm_converged=bool(a["erm_converged"]), thresholds=health)
     obj = xr.Dataset(
         {
             "llc_running": (("chain", "draw"), per_chain),
             "llc_running_pooled": (("draw",), pooled),
+            "L_acf": (("chain", "lag"), acf),
+            "ess_bulk_by_draws": (("checkpoint",), evo["ess_bulk"]),
+            "ess_tail_by_draws": (("checkpoint",), evo["ess_tail"]),
+            "rhat_by_draws": (("checkpoint",), evo["rhat"]),
         },
-        coords=coords,
-        attrs={**{k: a[k] for k in a}, **{k: float(v) for k, v in est._asdict().items()}, "status": status},
+        coords={"chain": dt["posterior"]["chain"].values, "draw": dt["posterior"]["draw"].values,
+                "step": ("draw", dt["posterior"]["step"].values),
+                "lag": np.arange(acf.shape[1]), "checkpoint": evo["draws"]},
+        attrs={**dict(a), **{k: float(v) for k, v in est._asdict().items()}, **extra,
+               "health_json": io.json_dumps(health), "status": status},
     )
     io.write_netcdf(obj, out)
+    io.write_text(summary.run_summary(obj.attrs), summary_out)
     log.info("%s: llc = %.4g ± %.3g (ess %.0f, rhat %.3f), status %s", a["sampler"], est.llc, est.llc_se, est.ess, est.rhat, status)
-
-
-def run_status(est: llc.LLCEstimate, erm_converged: bool) -> str:
-    """``ok``, or every reason (``;``-separated) not to trust the estimate."""
-    reasons = []
-    if est.chains_used == 0:
-        reasons.append("diverged: all chains non-finite")
-    elif est.chains_diverged:
-        reasons.append(f"diverged: {est.chains_diverged} chain(s) non-finite, excluded")
-    if not erm_converged:
-        reasons.append("erm_not_converged")
-    return ";".join(reasons) or "ok"

@@ -1,0 +1,104 @@
+"""Chain diagnostics of L_n beyond the estimate itself, sampler statistics, work-
+normalised variance and the health flags that make up a run's ``status``.
+
+All functions take host arrays; ``loss`` is (chain, draw).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from arviz_stats.base import array_stats
+
+from llcbench.llc import LLCEstimate, usable
+
+TAIL_PROB = 0.05  # tail ESS at the 5% and 95% quantiles (Vehtari et al. 2021), not ArviZ 1.x's ci_prob default
+
+
+def tail_ess(loss: np.ndarray) -> float:
+    """ArviZ tail ESS (5% and 95% quantiles) of the usable chains."""
+    good = usable(loss)
+    return float(array_stats.ess(good, method="tail", prob=TAIL_PROB)) if good.shape[0] else float("nan")
+
+
+def autocorrelation(loss: np.ndarray, max_lag: int = 100) -> np.ndarray:
+    """Per-chain autocorrelation of L_n at lags 0..max_lag: (chain, lag).
+    Non-finite chains give NaN rows."""
+    lags = min(max_lag, loss.shape[1] - 1) + 1
+    out = np.full((loss.shape[0], lags), np.nan)
+    for c in np.flatnonzero(np.all(np.isfinite(loss), axis=1)):
+        out[c] = np.asarray(array_stats.autocorr(np.asarray(loss[c], np.float64)))[:lags]
+    return out
+
+
+def evolution(loss: np.ndarray, points: int = 20) -> dict[str, np.ndarray]:
+    """Bulk ESS, tail ESS and R-hat of the first k draws, at ``points`` values of k
+    evenly spaced up to all draws: {"draws": (k,), "ess_bulk", "ess_tail", "rhat"}."""
+    good = usable(loss)
+    n = loss.shape[1]
+    ks = np.unique(np.linspace(max(4, n // points), n, points).astype(int))
+    res = {"draws": ks, "ess_bulk": np.full(len(ks), np.nan), "ess_tail": np.full(len(ks), np.nan), "rhat": np.full(len(ks), np.nan)}
+    if good.shape[0]:
+        for i, k in enumerate(ks):
+            res["ess_bulk"][i] = array_stats.ess(good[:, :k], method="bulk")
+            res["ess_tail"][i] = array_stats.ess(good[:, :k], method="tail", prob=TAIL_PROB)
+            res["rhat"][i] = array_stats.rhat(good[:, :k]) if good.shape[0] > 1 else np.nan
+    return res
+
+
+def sampler_summary(sample_stats: xr.Dataset, tuning: xr.Dataset, eval_every: int) -> dict[str, float]:
+    """Scalar summaries of the per-draw sampler statistics and the tuned parameters.
+    Statistics are window means over ``eval_every`` steps, so a divergence count is
+    the sum of the divergent fractions times ``eval_every``."""
+    out: dict[str, float] = {}
+    if "acceptance_rate" in sample_stats:
+        out["acceptance_rate_mean"] = float(sample_stats["acceptance_rate"].mean())
+    out["divergences"] = float(np.round(float(sample_stats["is_divergent"].sum()) * eval_every)) if "is_divergent" in sample_stats else 0.0
+    if "energy_change" in sample_stats:
+        e = sample_stats["energy_change"].values
+        out["energy_change_mean"] = float(np.nanmean(e))
+        out["energy_change_sd"] = float(np.nanstd(e))
+    for name in tuning.data_vars:
+        out[f"tuned_{name}_mean"] = float(tuning[name].mean())
+    return out
+
+
+def fraction_below(loss: np.ndarray, loss_star: float) -> float:
+    """Fraction of usable draws with L_n < L_n(w*)."""
+    good = usable(loss)
+    return float(np.mean(good < loss_star)) if good.size else float("nan")
+
+
+def wnv(llc_se: float, sampling_seconds: float, sampling_grads: float) -> dict[str, float]:
+    """Work-normalised variance Var(λ̂)·work, Var(λ̂) = SE²: ``wnv_time`` in
+    λ²·seconds of compiled sampling, ``wnv_grad`` in λ²·full-data-equivalent
+    gradients of the sampling phase (tuning excluded from both)."""
+    var = llc_se**2
+    return {"wnv_time": var * sampling_seconds, "wnv_grad": var * sampling_grads}
+
+
+def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac_below_L0: float,
+                  erm_converged: bool, thresholds: dict) -> str:
+    """``ok``, or every reason (``;``-separated) not to trust the estimate:
+    diverged chains, R-hat above ``rhat_max``, bulk or tail ESS below ``ess_min``,
+    divergent transitions, most draws below L_n(w*) (w* not a minimum), λ̂ < 0, an
+    unconverged ERM."""
+    reasons = []
+    if est.chains_used == 0:
+        return "diverged: all chains non-finite" + ("" if erm_converged else ";erm_not_converged")
+    if est.chains_diverged:
+        reasons.append(f"diverged: {est.chains_diverged} chain(s) non-finite, excluded")
+    if np.isfinite(est.rhat) and est.rhat > thresholds["rhat_max"]:
+        reasons.append(f"rhat {est.rhat:.3f} > {thresholds['rhat_max']}")
+    low = min(est.ess, ess_tail)
+    if not low >= thresholds["ess_min"]:
+        reasons.append(f"ess {low:.0f} < {thresholds['ess_min']:g}")
+    if divergences > 0:
+        reasons.append(f"divergences: {divergences:.0f}")
+    if frac_below_L0 > 0.5:
+        reasons.append(f"w_star_not_minimum: {100 * frac_below_L0:.0f}% of draws below L0")
+    if est.llc < 0:
+        reasons.append("negative_llc")
+    if not erm_converged:
+        reasons.append("erm_not_converged")
+    return ";".join(reasons) or "ok"
