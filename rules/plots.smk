@@ -62,7 +62,7 @@ rule plot_sweep:
 
 
 # Refresh the README's example figures from the first experiment of the current config:
-#   uv run snakemake --cores all --configfile config/presets/quick.yaml readme_images
+#   uv run snakemake readme_images --cores all --configfile config/presets/quick.yaml
 README_FIGURES = ("sgld_llc_running", "hmc_llc_running", "mclmc_llc_running", "hmc_L_trace", "hmc_acceptance", "mclmc_energy_hist")
 
 

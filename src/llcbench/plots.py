@@ -171,7 +171,7 @@ def sweep_llc(table: pd.DataFrame, path) -> None:
 
 def sweep_wnv(table: pd.DataFrame, path) -> None:
     """Work-normalised variance per sampler in both units (log scale, one point per experiment)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     samplers = list(dict.fromkeys(table["sampler"]))
     for ax, col, unit in ((axes[0], "wnv_time", "λ² · seconds"), (axes[1], "wnv_grad", "λ² · full-data gradients")):
         for i, s in enumerate(samplers):
