@@ -7,7 +7,12 @@ rule aggregate:
         index=INDEX_CSV,
     params:
         experiments={name: {"settings": e["settings"], "runs": e["runs"]} for name, e in PLAN.experiments.items()},
-        ids={"data": PLAN.data, "erm": PLAN.erm, "run": PLAN.runs},
+        ids={
+            "experiment": {n: {k: e[k] for k in ("data_id", "erm_id", "runs")} for n, e in PLAN.experiments.items()},
+            "data": PLAN.data,
+            "erm": PLAN.erm,
+            "run": PLAN.runs,
+        },
     log:
         "results/logs/aggregate.log",
     localrule: True

@@ -75,3 +75,42 @@ def test_ids_are_stable_and_nested():
     assert content_id({"x": 1}) != content_id({"x": 1.5})
     again = build_plan(resolve_experiments(copy.deepcopy({"experiments": {"a": {}}})))
     assert again.experiments["a"]["runs"] == a["runs"]
+
+
+def test_command_line_strings_are_read_as_numbers():
+    # `--config 'base={"seed": 3, ...}'` reaches the workflow with every scalar a string.
+    e = resolve_experiments({"base": {"seed": "3", "samplers": {"sgld": {"step_size": "2.0e-5"}},
+                                      "model": {"activation": "tanh", "widths": "null"}}})["default"]
+    assert e["seed"] == 3 and e["samplers"]["sgld"]["step_size"] == 2e-5
+    assert e["model"]["activation"] == "tanh" and e["model"]["widths"] is None
+
+
+def test_one_at_a_time_sweep_varies_each_axis_around_base():
+    exps = resolve_experiments({"sweep": {"axes": {"model.depth": [1, 3], "data.noise": ["gaussian", "outliers"]}, "seeds": [0, 1]}})
+    # base (depth 3, gaussian) + depth=1 + noise=outliers; values equal to base are not repeated
+    assert sorted(exps) == sorted(f"{p}_s{s}" for p in ("base", "model.depth=1", "data.noise=outliers") for s in (0, 1))
+    assert exps["model.depth=1_s1"]["model"]["depth"] == 1 and exps["model.depth=1_s1"]["seed"] == 1
+    assert exps["data.noise=outliers_s0"]["model"]["depth"] == 3
+    assert exps["model.depth=1_s0"]["sweep_axis"] == "model.depth"
+    assert exps["model.depth=1_s0"]["sweep_values"] == {"model.depth": 1, "data.noise": "gaussian"}
+
+
+def test_grid_sweep_is_a_cartesian_product_sharing_jobs():
+    exps = resolve_experiments({"sweep": {"mode": "grid", "axes": {"model.activation": ["relu", "tanh"],
+                                                                    "samplers.sgld.step_size": [1e-5, 2e-5, 3e-5]}}})
+    assert len(exps) == 6
+    plan = build_plan(exps)
+    assert len(plan.data) == 1 and len(plan.erm) == 2
+    assert sum(r.startswith("sgld") for r in plan.runs) == 6 and sum(r.startswith("hmc") for r in plan.runs) == 2
+
+
+def test_sweep_axis_must_name_a_setting():
+    with pytest.raises(ConfigError, match="sweep.axes.model.dpth: unknown setting; allowed: model.depth"):
+        resolve_experiments({"sweep": {"axes": {"model.dpth": [1]}}})
+
+
+def test_sweep_yaml_reproduces_the_original_sweep_space():
+    exps = resolve_experiments(yaml.safe_load((ROOT / "config/sweep.yaml").read_text()))
+    axes = {e["sweep_axis"] for e in exps.values()}
+    assert axes == {"base", "model.depth", "model.widths", "model.activation", "data.x_dist", "data.noise"}
+    assert {e["seed"] for e in exps.values()} == {0, 1, 2}

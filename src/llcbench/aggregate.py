@@ -43,7 +43,14 @@ def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str) -> di
         "draws": (run["settings"]["steps"] - run["settings"]["burn_in"]) // run["settings"]["eval_every"],
         "data_id": run["data_id"],
         "erm_id": run["erm_id"],
+        "sweep_axis": settings.get("sweep_axis", ""),
+        **{path: _cell(v) for path, v in settings.get("sweep_values", {}).items()},
     }
+
+
+def _cell(value):
+    """A sweep value as a CSV cell (lists as 64x64)."""
+    return "x".join(map(str, value)) if isinstance(value, list) else value
 
 
 def sweep_table(experiments: dict, llc_paths: dict[str, str]) -> pd.DataFrame:
@@ -54,12 +61,13 @@ def sweep_table(experiments: dict, llc_paths: dict[str, str]) -> pd.DataFrame:
         for name, e in experiments.items()
         for run_id in e["runs"].values()
     ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    axes = list(dict.fromkeys(a for e in experiments.values() for a in e["settings"].get("sweep_values", {})))
+    return pd.DataFrame(rows, columns=COLUMNS + ["sweep_axis"] + axes)
 
 
 def index_table(ids: dict[str, dict]) -> pd.DataFrame:
     """Every content ID with its kind and the canonical JSON of its settings;
-    ``ids``: kind ("data", "erm", "run") -> {id: settings}."""
+    ``ids``: kind ("experiment", "data", "erm", "run") -> {id: settings}."""
     rows = [
         {"id": i, "kind": kind, "settings_json": json.dumps(s, sort_keys=True)}
         for kind, table in ids.items()

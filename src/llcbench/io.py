@@ -39,19 +39,33 @@ def provenance(settings: dict, **extra) -> dict:
     return attrs
 
 
-def write_netcdf(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike) -> None:
-    """Write ``obj`` to ``path`` atomically: a temporary file in the same folder,
-    then ``os.replace``. A crash never leaves a partial file under ``path``."""
-    path = Path(path)
+def _temporary_beside(path: Path) -> str:
+    """A new empty file next to ``path`` with the permissions of a normal new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
+    return tmp
+
+
+def _atomic(write, path) -> None:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it to
+    ``path``. A crash never leaves a partial file under ``path``."""
+    path = Path(path)
+    tmp = _temporary_beside(path)
     try:
-        obj.to_netcdf(tmp, engine="netcdf4")
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_netcdf(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike) -> None:
+    """Write ``obj`` to ``path`` atomically (see ``_atomic``)."""
+    _atomic(lambda tmp: obj.to_netcdf(tmp, engine="netcdf4"), path)
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
@@ -86,10 +100,5 @@ def settings_of(obj) -> dict:
 
 
 def write_bytes(data: bytes, path: str | os.PathLike) -> None:
-    """Write a binary file atomically (see ``write_netcdf``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    """Write a binary file atomically (see ``_atomic``)."""
+    _atomic(lambda tmp: Path(tmp).write_bytes(data), path)

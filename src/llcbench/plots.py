@@ -152,20 +152,36 @@ def mclmc_energy(dt: xr.DataTree, path) -> None:
     _histogram(e, "energy change per step (nats)", f"MCLMC energy change (sd {np.nanstd(e):.3g})\n" + run_title(dt.attrs), path)
 
 
-def sweep_llc(table: pd.DataFrame, path) -> None:
-    """λ̂ ± SE per experiment, one marker series per sampler."""
-    exps = list(dict.fromkeys(table["experiment"]))
-    samplers = list(dict.fromkeys(table["sampler"]))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(exps) + 3), 4))
+def _sweep_axes(table: pd.DataFrame) -> list[str]:
+    """The swept setting paths (columns after ``sweep_axis``), empty without a sweep."""
+    if "sweep_axis" not in table or not table["sweep_axis"].fillna("").astype(str).str.len().any():
+        return []
+    return list(table.columns[list(table.columns).index("sweep_axis") + 1:])
+
+
+def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str]) -> None:
+    cats = list(dict.fromkeys(sub[xcol].astype(str)))
     for i, s in enumerate(samplers):
-        sub = table[table["sampler"] == s].set_index("experiment").reindex(exps)
-        x = np.arange(len(exps)) + (i - (len(samplers) - 1) / 2) * 0.15
-        ax.errorbar(x, sub["llc"], yerr=sub["llc_se"], fmt="o", capsize=3, label=s)
-    ax.set_xticks(np.arange(len(exps)), exps, rotation=45, ha="right")
+        rows = sub[sub["sampler"] == s]
+        x = np.array([cats.index(v) for v in rows[xcol].astype(str)]) + (i - (len(samplers) - 1) / 2) * 0.15
+        ax.errorbar(x, rows["llc"], yerr=rows["llc_se"], fmt="o", capsize=3, label=s, alpha=0.8)
+    ax.set_xticks(np.arange(len(cats)), cats, rotation=30, ha="right")
+    ax.set_xlabel(xcol)
     ax.set_ylabel(r"$\hat\lambda$ ± SE")
-    ax.set_title("LLC estimates per experiment and sampler", fontsize=10)
-    ax.legend()
     ax.grid(alpha=0.3)
+
+
+def sweep_llc(table: pd.DataFrame, path) -> None:
+    """λ̂ ± SE per sampler: one panel per swept setting (one-at-a-time panels include
+    the base point; seeds are separate points), or per experiment without a sweep."""
+    samplers = list(dict.fromkeys(table["sampler"]))
+    axes = _sweep_axes(table)
+    panels = [(a, table[table["sweep_axis"].isin([a, "base", "grid"])]) for a in axes] or [("experiment", table)]
+    fig, axs = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 1.5, 4.2), squeeze=False, layout="constrained")
+    for ax, (col, sub) in zip(axs[0], panels):
+        _llc_panel(ax, sub, col, samplers)
+    axs[0][0].legend()
+    fig.suptitle("LLC estimates across the sweep (error bars: MCSE)", fontsize=10)
     _save(fig, path)
 
 

@@ -1,0 +1,41 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from llcbench import io
+
+
+def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
+    target = tmp_path / "out.nc"
+
+    class Boom(xr.Dataset):
+        __slots__ = ()
+
+        def to_netcdf(self, *a, **k):
+            open(a[0], "w").write("half")
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        io.write_netcdf(Boom({"a": ("x", np.arange(3))}), target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_have_normal_permissions_and_roundtrip(tmp_path):
+    target = tmp_path / "sub" / "out.nc"
+    io.write_netcdf(xr.Dataset({"a": ("x", np.arange(3))}, attrs=io.provenance({"k": 1}, flag=True)), target)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    back = io.open_dataset(target)
+    assert back.attrs["flag"] == 1 and io.settings_of(back) == {"k": 1}
+    assert "jax" in back.attrs["versions_json"]
+
+
+def test_corrupt_file_error_names_the_file_and_the_fix(tmp_path):
+    bad = tmp_path / "trace.nc"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(OSError, match=r"trace\.nc.*(delete it|forcerun)"):
+        io.open_dataset(bad)
