@@ -79,12 +79,16 @@ def running_llc(llc_ds: xr.Dataset, path) -> None:
     _save(fig, path)
 
 
-def loss_trace(dt: xr.DataTree, path) -> None:
-    """ArviZ trace + density of L_n per chain."""
-    pc = azp.plot_trace_dist(dt, var_names=["L_n"], backend="matplotlib")
-    fig = _arviz_figure(pc, "L_n trace (full-batch loss, nats per sample)\n" + run_title(dt.attrs))
+def _trace(dt: xr.DataTree, var: str, heading: str, path) -> None:
+    pc = azp.plot_trace_dist(dt, var_names=[var], backend="matplotlib")
+    fig = _arviz_figure(pc, heading + "\n" + run_title(dt.attrs))
     fig.axes[-1].set_xlabel(_draw_label(dt))
     _save(fig, path)
+
+
+def loss_trace(dt: xr.DataTree, path) -> None:
+    """ArviZ trace + density of L_n per chain."""
+    _trace(dt, "L_n", "L_n trace (full-batch loss, nats per sample)", path)
 
 
 def loss_acf(dt: xr.DataTree, path) -> None:
@@ -117,10 +121,7 @@ def loss_rhat(llc_ds: xr.Dataset, path) -> None:
 
 def theta_trace(dt: xr.DataTree, path) -> None:
     """ArviZ trace of the random projections P·(w − w*)."""
-    pc = azp.plot_trace_dist(dt, var_names=["theta_proj"], backend="matplotlib")
-    fig = _arviz_figure(pc, "θ projected on 4 random unit directions, P·(w − w*)\n" + run_title(dt.attrs))
-    fig.axes[-1].set_xlabel(_draw_label(dt))
-    _save(fig, path)
+    _trace(dt, "theta_proj", "θ projected on 4 random unit directions, P·(w − w*)", path)
 
 
 def theta_rank(dt: xr.DataTree, path) -> None:
