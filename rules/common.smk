@@ -26,20 +26,20 @@ PLAN = build_plan(EXPERIMENTS)
 wildcard_constraints:
     data_id=r"d[0-9a-f]{12}",
     erm_id=r"e[0-9a-f]{12}",
-    run_id=r"(sgld|hmc|mclmc)-[0-9a-f]{12}",
-    sampler=r"sgld|hmc|mclmc",
+    run_id=r"(sgld|hmc|mclmc|adjusted_mclmc)-[0-9a-f]{12}",
+    sampler=r"sgld|hmc|mclmc|adjusted_mclmc",
 
 
 RUN_PLOTS = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")
-SAMPLER_PLOTS = {"hmc": ("acceptance",), "mclmc": ("energy_hist",)}
-SAMPLER_STAT_PLOT = {"acceptance": "hmc_acceptance", "energy_hist": "mclmc_energy"}  # file part -> plots function
+SAMPLER_PLOTS = {"hmc": ("acceptance",), "adjusted_mclmc": ("acceptance",), "mclmc": ("energy_hist",), "sgld": ("mala_accept",)}
+SAMPLER_STAT_PLOT = {"acceptance": "acceptance", "energy_hist": "mclmc_energy", "mala_accept": "mala_acceptance"}  # file part -> plots function
 
 
 def run_outputs():
     """Every per-run file the report shows: summary and figures of each planned run."""
     out = []
     for run_id in PLAN.runs:
-        sampler = run_id.split("-")[0]
+        sampler = run_id.rsplit("-", 1)[0]
         names = RUN_PLOTS + SAMPLER_PLOTS.get(sampler, ())
         out.append(f"results/runs/{run_id}/summary.md")
         out += [f"results/runs/{run_id}/{sampler}_{name}.png" for name in names]
@@ -54,6 +54,15 @@ def experiment_label(run_id):
 def code(*modules):
     """Package modules a rule's results depend on: editing one re-runs its jobs."""
     return [str(PKG / m) for m in modules]
+
+
+STOCHASTIC_GRADIENT = ("sgld",)  # these also use samplers/minibatch.py
+
+
+def sampler_code(sampler):
+    """The modules a sampler's runs depend on: its own, the shared loop, the posterior."""
+    shared = ["samplers/driver.py", "posterior.py", "model.py"]
+    return code(f"samplers/{sampler}.py", *shared, *(["samplers/minibatch.py"] if sampler in STOCHASTIC_GRADIENT else []))
 
 
 def print_summary():

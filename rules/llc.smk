@@ -8,7 +8,7 @@ rule llc:
             "results/runs/{run_id}/summary.md",
             caption="../workflow/report/summary.rst",
             category=lambda wc: experiment_label(wc.run_id),
-            subcategory=lambda wc: wc.run_id.split("-")[0],
+            subcategory=lambda wc: wc.run_id.rsplit("-", 1)[0],
         ),
     params:
         health=HEALTH,

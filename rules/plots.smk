@@ -33,7 +33,7 @@ rule plot_sampler_stats:
             subcategory=lambda wc: wc.sampler,
         ),
     wildcard_constraints:
-        stat="acceptance|energy_hist",
+        stat="acceptance|energy_hist|mala_accept",
     params:
         plot=lambda wc: SAMPLER_STAT_PLOT[wc.stat],
     log:
@@ -63,7 +63,7 @@ rule plot_sweep:
 
 # Refresh the README's example figures from the first experiment of the current config:
 #   uv run snakemake readme_images --cores all --configfile config/presets/quick.yaml
-README_FIGURES = ("sgld_llc_running", "hmc_llc_running", "mclmc_llc_running", "hmc_L_trace", "hmc_acceptance", "mclmc_energy_hist")
+README_FIGURES = ("sgld_llc_running", "hmc_llc_running", "mclmc_llc_running", "hmc_L_trace", "hmc_acceptance", "mclmc_energy_hist")  # sampler_name
 
 
 rule readme_images:

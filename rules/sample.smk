@@ -2,7 +2,7 @@ rule sample:
     input:
         data=lambda wc: DATA_NC.format(data_id=PLAN.runs[wc.run_id]["data_id"]),
         erm=lambda wc: ERM_NC.format(erm_id=PLAN.runs[wc.run_id]["erm_id"]),
-        code=lambda wc: code(f"samplers/{PLAN.runs[wc.run_id]['sampler']}.py", "samplers/driver.py", "posterior.py", "model.py"),
+        code=lambda wc: sampler_code(PLAN.runs[wc.run_id]["sampler"]),
     output:
         trace=TRACE_NC,
     params:

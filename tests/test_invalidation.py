@@ -46,7 +46,7 @@ def test_changing_one_sgld_setting_reruns_only_that_sgld_job(tiny_run, tmp_path)
     wd, _ = tiny_run
     path, config = variant(tmp_path, lambda c: c["experiments"]["b"]["samplers"]["sgld"].update(step_size=3e-4))
     out = dry_run(wd, path)
-    assert job_counts(out) == {"sample": 1, **DOWNSTREAM_OF_ONE_RUN}
+    assert job_counts(out) == {"sample": 1, "plot_sampler_stats": 1, **DOWNSTREAM_OF_ONE_RUN}  # + SGLD's MALA figure
     new_id = build_plan(resolve_experiments(config)).experiments["b"]["runs"]["sgld"]
     assert job_outputs(out, "sample") == [f"results/runs/{new_id}/trace.nc"]
 
@@ -56,7 +56,7 @@ def test_changing_the_seed_of_one_experiment_reruns_its_chain_only(tiny_run, tmp
     path, config = variant(tmp_path, lambda c: c["experiments"]["b"].update(seed=1))
     out = dry_run(wd, path)
     # b's whole chain (data, ERM, its three samplers and their plots); nothing of a
-    assert job_counts(out) == {"data": 1, "erm": 1, "sample": 3, "llc": 3, "plot_run": 3, "plot_sampler_stats": 2,
+    assert job_counts(out) == {"data": 1, "erm": 1, "sample": 3, "llc": 3, "plot_run": 3, "plot_sampler_stats": 3,
                                "aggregate": 1, "plot_sweep": 1, "all": 1}
     b = build_plan(resolve_experiments(config)).experiments["b"]
     assert sorted(job_outputs(out, "sample")) == sorted(f"results/runs/{r}/trace.nc" for r in b["runs"].values())

@@ -20,10 +20,18 @@ from llcbench.samplers.driver import sample
 
 IN_DIM, N, BETA, GAMMA = 9, 2000, 1.0, 1.0  # d = 10, nβ = 2000
 
+SGLD = {"chains": 4, "steps": 30_000, "burn_in": 3_000, "eval_every": 10, "step_size": 1e-5, "batch_size": 200,
+        "precond": "none", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "bias_correction": True}
 SETTINGS = {
     # h·a_max/2 ≈ 1e-5·2·2000·~2/2 ≈ 0.04 at the stiffest direction: SGLD's
     # discretisation inflates that direction's variance by ~2%, less on average.
-    "sgld": {"chains": 4, "steps": 30_000, "burn_in": 3_000, "eval_every": 10, "step_size": 1e-5, "batch_size": 200},
+    "sgld": SGLD,
+    # RMSProp G ≈ 1/|nβ∇L| ~ 1/60 at equilibrium: h = 5e-4 gives an effective step hG
+    # of ~1e-5. eps = 1 caps G at 1: at an exact minimum (this w0) every minibatch
+    # gradient is 0, and eps = 1e-8 would make G = 1e8 on the first step.
+    "sgld_rmsprop": {**SGLD, "precond": "rmsprop", "step_size": 5e-4, "eps": 1.0},
+    "adjusted_mclmc": {"chains": 4, "steps": 2_000, "burn_in": 0, "eval_every": 1, "tune_steps": 1_000,
+                       "initial_step_size": 0.05, "target_accept": 0.9, "diagonal_preconditioning": True},
     "hmc": {"chains": 4, "steps": 1_500, "burn_in": 0, "eval_every": 1, "adapt_steps": 500,
             "num_integration_steps": 8, "initial_step_size": 0.01, "target_accept": 0.8},
     "mclmc": {"chains": 4, "steps": 6_000, "burn_in": 0, "eval_every": 2, "tune_steps": 2_000,
@@ -47,12 +55,12 @@ def quadratic():
     return post, exact
 
 
-@pytest.mark.parametrize("name", ["sgld", "hmc", "mclmc"])
+@pytest.mark.parametrize("name", list(SETTINGS))
 def test_sampler_recovers_quadratic_learning_coefficient(quadratic, name):
     post, exact = quadratic
     s = SETTINGS[name]
     assert abs(exact - post.d / 2) < 0.01  # the target really is d/2 here
-    prepared = load(name).prepare(post, s, jax.random.key(1), s["chains"])
+    prepared = load(name.removesuffix("_rmsprop")).prepare(post, s, jax.random.key(1), s["chains"])
     trace = sample(prepared, post, jax.random.key(2), steps=s["steps"], burn_in=s["burn_in"],
                    eval_every=s["eval_every"], loss_star=0.0, projection_seed=0)
     est = llc.estimate(trace.loss, 0.0, post.nbeta)

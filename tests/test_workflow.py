@@ -51,7 +51,7 @@ def test_tiny_run_netcdf_outputs_open_with_xarray_and_carry_provenance(tiny_run)
         np.testing.assert_allclose(llc.attrs["llc"], dt.attrs["nbeta"] * (post["L_n"].values.mean() - dt.attrs["L0"]), rtol=1e-5)
         np.testing.assert_allclose(llc["llc_running_pooled"].values[-1], llc.attrs["llc"], rtol=1e-5)
         names = ["llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank"]
-        names += {"hmc": ["acceptance"], "mclmc": ["energy_hist"]}.get(row.sampler, [])
+        names += {"hmc": ["acceptance"], "mclmc": ["energy_hist"], "sgld": ["mala_accept"]}.get(row.sampler, [])
         for name in names:
             assert (run / f"{row.sampler}_{name}.png").stat().st_size > 5000, name
         summary = (run / "summary.md").read_text()
@@ -94,7 +94,7 @@ def test_rerun_with_nothing_changed_does_nothing(tiny_run):
 def test_default_config_dry_run_plans_every_stage(tmp_path):
     res = snakemake(tmp_path, "-n", "--cores", "1", snakefile=ROOT / "Snakefile")
     assert res.returncode == 0, res.stderr[-2000:]
-    assert job_counts(res.stdout) == {"data": 1, "erm": 1, "sample": 3, "llc": 3, "plot_run": 3, "plot_sampler_stats": 2,
+    assert job_counts(res.stdout) == {"data": 1, "erm": 1, "sample": 3, "llc": 3, "plot_run": 3, "plot_sampler_stats": 3,
                                       "aggregate": 1, "plot_sweep": 1, "all": 1}
 
 
@@ -121,3 +121,39 @@ def test_bad_config_rejected_before_any_job(tmp_path, bad, key):
     assert len(errors) == 1 and key in errors[0]
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_precision_follows_each_samplers_dtype(tiny_run):
+    wd, _ = tiny_run
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv").drop_duplicates("run_id")
+    for row in table.itertuples():
+        dt = xr.open_datatree(wd / "results/runs" / row.run_id / "trace.nc")
+        expected = {"sgld": "float32", "hmc": "float32", "mclmc": "float64"}[row.sampler]
+        assert str(dt["posterior"]["L_n"].dtype) == expected == dt.attrs["dtype"] == row.dtype
+    sgld = table[table.sampler == "sgld"].iloc[0]
+    assert 0 < sgld["mala_accept_mean"] <= 1
+
+
+BLOWUP = """
+base:
+  run_samplers: [sgld, hmc]
+  data: {n: 256, in_dim: 4, teacher: {depth: 1, widths: [4]}}
+  model: {depth: 2, widths: [8, 8]}
+  training: {steps: 500, lr: 0.01}
+  samplers:
+    sgld: {chains: 2, steps: 300, burn_in: 50, eval_every: 5, step_size: 10.0, batch_size: 64}
+    hmc: {chains: 2, steps: 50, adapt_steps: 50, num_integration_steps: 4}
+"""
+
+
+def test_diverging_sampler_is_reported_not_fatal(tmp_path):
+    cfg = tmp_path / "blowup.yaml"
+    cfg.write_text(BLOWUP)
+    res = snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg), snakefile=ROOT / "Snakefile")
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "results/llc_sweep_results.csv").set_index("sampler")
+    assert table.loc["sgld", "status"] == "diverged: all chains non-finite"
+    assert np.isnan(table.loc["sgld", "llc"]) and table.loc["sgld", "chains_diverged"] == 2
+    assert np.isfinite(table.loc["hmc", "llc"])  # the other sampler's row is unaffected
+    log = next((tmp_path / "results/logs/sample").glob("sgld-*.log")).read_text()
+    assert "2 of 2 chains diverged" in log

@@ -51,15 +51,17 @@ def sampler_summary(sample_stats: xr.Dataset, tuning: xr.Dataset, eval_every: in
     Statistics are window means over ``eval_every`` steps, so a divergence count is
     the sum of the divergent fractions times ``eval_every``."""
     out: dict[str, float] = {}
-    if "acceptance_rate" in sample_stats:
-        out["acceptance_rate_mean"] = float(sample_stats["acceptance_rate"].mean())
+    for name in ("acceptance_rate", "mala_accept"):
+        if name in sample_stats:
+            out[f"{name}_mean"] = float(np.nanmean(sample_stats[name].values))
     out["divergences"] = float(np.round(float(sample_stats["is_divergent"].sum()) * eval_every)) if "is_divergent" in sample_stats else 0.0
     if "energy_change" in sample_stats:
         e = sample_stats["energy_change"].values
         out["energy_change_mean"] = float(np.nanmean(e))
         out["energy_change_sd"] = float(np.nanstd(e))
     for name in tuning.data_vars:
-        out[f"tuned_{name}_mean"] = float(tuning[name].mean())
+        if name != "diverged_step":
+            out[f"tuned_{name}_mean"] = float(tuning[name].mean())
     return out
 
 

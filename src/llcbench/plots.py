@@ -21,9 +21,10 @@ import xarray as xr  # noqa: E402
 from llcbench import io  # noqa: E402
 
 SETTING_LABELS = {
-    "sgld": ("step_size", "batch_size"),
+    "sgld": ("step_size", "batch_size", "precond"),
     "hmc": ("num_integration_steps", "adapt_steps", "target_accept"),
     "mclmc": ("tune_steps", "desired_energy_var"),
+    "adjusted_mclmc": ("tune_steps", "target_accept"),
 }
 
 
@@ -37,7 +38,7 @@ def _save(fig, path) -> None:
 def run_title(attrs: dict) -> str:
     """Two lines naming the sampler, its main settings and the posterior."""
     s = json.loads(attrs["settings_json"])["settings"]
-    keys = ("chains", "steps", "burn_in", "eval_every", *SETTING_LABELS.get(attrs["sampler"], ()))
+    keys = ("chains", "steps", "burn_in", "eval_every", "dtype", *SETTING_LABELS.get(attrs["sampler"], ()))
     settings = ", ".join(f"{k}={s[k]}" for k in keys if k in s)
     return (f"{attrs['sampler'].upper()} ({settings})\n"
             f"d={attrs['d']}, n={attrs['n']}, nβ={attrs['nbeta']:.4g}, γ={attrs['gamma']:.4g}, L0={attrs['L0']:.3g}")
@@ -141,10 +142,16 @@ def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> None:
     _save(fig, path)
 
 
-def hmc_acceptance(dt: xr.DataTree, path) -> None:
-    """Histogram of HMC acceptance probabilities per chain."""
+def acceptance(dt: xr.DataTree, path) -> None:
+    """Histogram of Metropolis acceptance probabilities per chain (HMC, adjusted MCLMC)."""
     acc = dt["sample_stats"]["acceptance_rate"].values
-    _histogram(acc, "acceptance probability", f"HMC acceptance (mean {np.nanmean(acc):.3f})\n" + run_title(dt.attrs), path)
+    _histogram(acc, "acceptance probability", f"{dt.attrs['sampler'].upper()} acceptance (mean {np.nanmean(acc):.3f})\n" + run_title(dt.attrs), path)
+
+
+def mala_acceptance(dt: xr.DataTree, path) -> None:
+    """Histogram of the MALA acceptance probability of SGLD proposals at each draw."""
+    acc = dt["sample_stats"]["mala_accept"].values
+    _histogram(acc, "MALA acceptance probability of the SGLD proposal", f"SGLD step-size check (mean {np.nanmean(acc):.3f}; healthy ≈ 0.9)\n" + run_title(dt.attrs), path)
 
 
 def mclmc_energy(dt: xr.DataTree, path) -> None:
@@ -193,9 +200,13 @@ def sweep_wnv(table: pd.DataFrame, path) -> None:
     for ax, col, unit in ((axes[0], "wnv_time", "λ² · seconds"), (axes[1], "wnv_grad", "λ² · full-data gradients")):
         for i, s in enumerate(samplers):
             v = table.loc[table["sampler"] == s, col]
+            v = v[np.isfinite(v) & (v > 0)]  # diverged runs have no WNV
             ax.scatter(np.full(len(v), i), v, alpha=0.7)
         ax.set_xticks(range(len(samplers)), samplers)
-        ax.set_yscale("log")
+        if ax.collections and any(len(c.get_offsets()) for c in ax.collections):
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "no finite WNV (all runs diverged)", ha="center", transform=ax.transAxes)
         ax.set_ylabel(f"{col} ({unit})")
         ax.grid(alpha=0.3)
     fig.suptitle("Work-normalised variance Var(λ̂) × work (lower is better)", fontsize=10)

@@ -6,6 +6,7 @@ file contracts are listed in docs/architecture.md.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import jax
@@ -75,22 +76,25 @@ def train_erm(settings: dict, data_path: str, out: str) -> None:
         log.warning("w* is not a converged minimum: |grad L_n(w*)| = %.3g > grad_tol = %.3g", result.grad_norm, settings["training"]["grad_tol"])
 
 
-def build_posterior(settings: dict, data: xr.Dataset, erm: xr.Dataset) -> LocalPosterior:
-    """The tempered local posterior of a sampler run."""
-    w_star = erm["w_star"].values
+def build_posterior(settings: dict, data: xr.Dataset, erm: xr.Dataset, dtype: str = "float32") -> LocalPosterior:
+    """The tempered local posterior of a sampler run, its arrays in ``dtype``
+    (float64 needs ``jax_enable_x64``, which ``run_sampler`` sets)."""
+    w_star = erm["w_star"].values.astype(dtype)
     n, d = data.sizes["sample"], w_star.shape[0]
     p = settings["posterior"]
     beta = inverse_temperature(n, p["beta0"], p["beta"])
     gamma = localization(d, p["gamma"], p["prior_radius"])
-    return _model_loss(settings, data, w_star, beta, gamma)
+    post = _model_loss(settings, data, w_star, beta, gamma)
+    return dataclasses.replace(post, x=post.x.astype(dtype), y=post.y.astype(dtype))
 
 
 def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out: str) -> None:
     """Tune and run one sampler -> ``trace.nc`` (ArviZ DataTree: posterior
     L_n and θ projections, sample_stats, tuning)."""
-    data, erm = io.open_dataset(data_path), io.open_dataset(erm_path)
-    post = build_posterior(settings, data, erm)
     s, name, chains = settings["settings"], settings["sampler"], settings["settings"]["chains"]
+    jax.config.update("jax_enable_x64", s["dtype"] == "float64")
+    data, erm = io.open_dataset(data_path), io.open_dataset(erm_path)
+    post = build_posterior(settings, data, erm, s["dtype"])
     key = jax.random.fold_in(jax.random.key(settings["seed"]), 2)
     k_tune, k_run = jax.random.split(key)
     log.info("%s: d=%d n=%d beta=%.5g nbeta=%.5g gamma=%.5g L0=%.6g", name, post.d, post.n, post.beta, post.nbeta, post.gamma, erm.attrs["L0"])
@@ -99,7 +103,7 @@ def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out:
     trace = sample(prepared, post, k_run, steps=s["steps"], burn_in=s["burn_in"], eval_every=s["eval_every"],
                    loss_star=float(erm.attrs["L0"]), projection_seed=settings["seed"])
     draws = trace.loss.shape[1]
-    sampling_grads = chains * s["steps"] * prepared.grads_per_step
+    sampling_grads = chains * (s["steps"] * prepared.grads_per_step + draws * prepared.record_grads)
     steps_at_draw = s["burn_in"] + s["eval_every"] * np.arange(1, draws + 1)
     dt = from_dict(
         {
@@ -111,9 +115,10 @@ def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out:
     )
     for group in ("posterior", "sample_stats"):  # the sampler step of each draw, beside ArviZ's 0-based draw index
         dt[group] = dt[group].to_dataset().assign_coords(step=("draw", steps_at_draw))
-    dt["tuning"] = xr.Dataset({k: (("chain",), np.asarray(v)) for k, v in prepared.tuning.items()}, coords={"chain": np.arange(chains)})
+    tuning = {**prepared.tuning, "diverged_step": trace.diverged_step}
+    dt["tuning"] = xr.Dataset({k: (("chain",), np.asarray(v)) for k, v in tuning.items()}, coords={"chain": np.arange(chains)})
     dt.attrs = io.provenance(
-        settings, run_id=run_id, sampler=name, d=post.d, n=post.n, beta=post.beta, nbeta=post.nbeta, gamma=post.gamma,
+        settings, run_id=run_id, sampler=name, dtype=str(post.w_star.dtype), d=post.d, n=post.n, beta=post.beta, nbeta=post.nbeta, gamma=post.gamma,
         L0=float(erm.attrs["L0"]), erm_grad_norm=float(erm.attrs["grad_norm"]), erm_converged=int(erm.attrs["converged"]),
         sampling_seconds=trace.sampling_seconds, compile_seconds=trace.compile_seconds, tuning_seconds=prepared.tuning_seconds,
         grad_evals_sampling_fde=sampling_grads, grad_evals_tuning_fde=prepared.tuning_grads,

@@ -26,32 +26,39 @@ class Prepared(NamedTuple):
     """A tuned sampler ready to run, as built by a sampler module's ``prepare``."""
 
     states: Any  # pytree of per-chain states, leading axis = chain
-    step: Callable  # (key, state) -> (state, info: dict[str, scalar]) for one chain
+    step: Callable  # (key, state, record: bool) -> (state, info: dict[str, scalar]) for one chain
     position: Callable  # state -> w (d,)
     grads_per_step: float  # full-data-equivalent gradients per step, one chain
     tuning: dict  # name -> np.ndarray (chain,) of tuned parameters
     tuning_grads: float  # full-data-equivalent gradients spent tuning, all chains
     tuning_seconds: float  # wall time of tuning, compilation included
+    record_grads: float = 0.0  # extra gradients of a record step (diagnostics computed only at draws)
 
 
 class Trace(NamedTuple):
     """Host-side result of ``sample``. Shapes: (chain, draw) unless noted."""
 
-    loss: np.ndarray  # L_n at each draw
+    loss: np.ndarray  # L_n at each draw; NaN once a chain has diverged
     theta_proj: np.ndarray  # (chain, draw, NUM_PROJECTIONS): P·(w − w*)
-    stats: dict  # name -> (chain, draw), per-step sampler statistics averaged between draws
+    stats: dict  # name -> (chain, draw): step statistics averaged over each draw's window
+    diverged_step: np.ndarray  # (chain,): first step whose position was non-finite, −1 if none
     compile_seconds: float
     sampling_seconds: float  # compiled loop only
 
 
-def projection_matrix(seed: int, d: int, k: int = NUM_PROJECTIONS) -> jax.Array:
+def projection_matrix(seed: int, d: int, k: int = NUM_PROJECTIONS, dtype=jnp.float32) -> jax.Array:
     """(k, d) random directions with unit norm, fixed by ``seed``."""
-    p = jax.random.normal(jax.random.key(seed), (k, d))
+    p = jax.random.normal(jax.random.key(seed), (k, d), dtype)
     return p / jnp.linalg.norm(p, axis=1, keepdims=True)
 
 
 def _chunks(total: int, parts: int = 20) -> int:
     return max(1, total // parts)
+
+
+def _select(mask, new, old):
+    """Per chain, ``new`` where ``mask`` else ``old`` (pytrees with a leading chain axis)."""
+    return jax.tree.map(lambda n, o: jnp.where(mask.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, old)
 
 
 def sample(
@@ -66,70 +73,99 @@ def sample(
     projection_seed: int,
 ) -> Trace:
     """Run ``steps`` steps per chain; discard the first ``burn_in``; then record a
-    draw every ``eval_every`` steps. ``loss_star`` = L_n(w*) is used only for the
+    draw every ``eval_every`` steps (the last step of each window is a record
+    step, where samplers compute their per-draw diagnostics). A chain whose
+    position turns non-finite is frozen from that step on: its draws are NaN and
+    it never contributes to an estimate. ``loss_star`` = L_n(w*) only feeds the
     progress log's running λ̂."""
     draws = (steps - burn_in) // eval_every
     if draws < 1:
         raise ValueError(f"steps - burn_in = {steps - burn_in} leaves no draw at eval_every={eval_every}")
     chains = jax.tree.leaves(prepared.states)[0].shape[0]
-    proj = projection_matrix(projection_seed, posterior.d)
-    vstep = jax.vmap(prepared.step)
+    dtype = posterior.w_star.dtype
+    proj = projection_matrix(projection_seed, posterior.d, dtype=dtype)
     vloss = jax.vmap(posterior.loss)
+    vposition = jax.vmap(prepared.position)
     total_iters = burn_in + draws
     report_every = _chunks(total_iters)
 
-    def report(done, loss_sum, n_draws):
+    def report(done, loss_sum, n_draws, alive):
         frac = float(done) / total_iters
-        if int(n_draws) > 0:
-            llc = posterior.nbeta * (float(np.mean(loss_sum)) / int(n_draws) - loss_star)
-            log.info("progress %5.1f%%  draws %d  running llc %.4g", 100 * frac, int(n_draws), llc)
+        alive = np.asarray(alive)
+        dead = "" if alive.all() else f"  diverged chains {int((~alive).sum())}/{alive.size}"
+        if int(n_draws) > 0 and alive.any():
+            llc = posterior.nbeta * (float(np.mean(np.asarray(loss_sum)[alive])) / int(n_draws) - loss_star)
+            log.info("progress %5.1f%%  draws %d  running llc %.4g%s", 100 * frac, int(n_draws), llc, dead)
         else:
-            log.info("progress %5.1f%%  (burn-in)", 100 * frac)
+            log.info("progress %5.1f%%  (burn-in)%s", 100 * frac, dead)
 
-    def maybe_report(i, loss_sum, n_draws):
+    def maybe_report(i, loss_sum, n_draws, alive):
         jax.lax.cond(
             (i + 1) % report_every == 0,
-            lambda: jax.debug.callback(report, i + 1, loss_sum, n_draws),
+            lambda: jax.debug.callback(report, i + 1, loss_sum, n_draws, alive),
             lambda: None,
         )
 
-    def one_step(states, key):
-        return vstep(jax.random.split(key, chains), states)
+    def step_all(carry, xs, record):
+        states, alive, diverged_step = carry
+        t, key = xs
+        new, info = jax.vmap(lambda k, s: prepared.step(k, s, record))(jax.random.split(key, chains), states)
+        finite = jnp.all(jnp.isfinite(vposition(new)), axis=1)
+        diverged_step = jnp.where(alive & ~finite, t, diverged_step)
+        alive = alive & finite
+        return (_select(alive, new, states), alive, diverged_step), info
+
+    def window(carry, t0, key, length):
+        """``length`` steps from step t0; the last is a record step. Returns the
+        window-mean statistics (record-only statistics from the last step)."""
+        keys = jax.random.split(key, length)
+        ts = t0 + jnp.arange(length)
+        carry, plain = jax.lax.scan(lambda c, xs: step_all(c, xs, False), carry, (ts[:-1], keys[:-1]))
+        carry, last = step_all(carry, (ts[-1], keys[-1]), True)
+        stats = {k: jnp.mean(jnp.concatenate([plain[k], v[None]]).astype(dtype), axis=0) if k in plain else v.astype(dtype)
+                 for k, v in last.items()}
+        return carry, stats
 
     def burn(carry, xs):
         i, key = xs
-        states, _ = one_step(carry, key)
-        maybe_report(i, jnp.zeros(chains), 0)
-        return states, None
+        carry, _ = step_all(carry, (i, key), False)
+        maybe_report(i, jnp.zeros(chains, dtype), 0, carry[1])
+        return carry, None
 
     def draw(carry, xs):
         i, key = xs
-        states, loss_sum = carry
-        states, infos = jax.lax.scan(one_step, states, jax.random.split(key, eval_every))
-        w = jax.vmap(prepared.position)(states)
-        loss = vloss(w)
-        loss_sum = loss_sum + loss
-        maybe_report(burn_in + i, loss_sum, i + 1)
-        stats = {k: jnp.mean(v.astype(loss.dtype), axis=0) for k, v in infos.items()}
-        return (states, loss_sum), (loss, (w - posterior.w_star) @ proj.T, stats)
+        chain_carry, loss_sum = carry
+        chain_carry, stats = window(chain_carry, burn_in + i * eval_every, key, eval_every)
+        states, alive, _ = chain_carry
+        w = vposition(states)
+        loss = jnp.where(alive, vloss(w), jnp.nan)
+        loss_sum = loss_sum + jnp.where(alive, loss, 0.0)
+        maybe_report(burn_in + i, loss_sum, i + 1, alive)
+        return (chain_carry, loss_sum), (loss, (w - posterior.w_star) @ proj.T, stats)
 
     def run(states, key):
         k_burn, k_draw = jax.random.split(key)
-        states, _ = jax.lax.scan(burn, states, (jnp.arange(burn_in), jax.random.split(k_burn, burn_in)))
-        init = (states, jnp.zeros(chains, posterior.w_star.dtype))
-        _, out = jax.lax.scan(draw, init, (jnp.arange(draws), jax.random.split(k_draw, draws)))
-        return out
+        carry = (states, jnp.ones(chains, bool), jnp.full(chains, -1))
+        carry, _ = jax.lax.scan(burn, carry, (jnp.arange(burn_in), jax.random.split(k_burn, burn_in)))
+        init = (carry, jnp.zeros(chains, dtype))
+        ((_, _, diverged_step), _), out = jax.lax.scan(draw, init, (jnp.arange(draws), jax.random.split(k_draw, draws)))
+        return out, diverged_step
 
     t0 = time.perf_counter()
     compiled = jax.jit(run).lower(prepared.states, key).compile()
     t1 = time.perf_counter()
-    loss, theta_proj, stats = jax.block_until_ready(compiled(prepared.states, key))
+    (loss, theta_proj, stats), diverged_step = jax.block_until_ready(compiled(prepared.states, key))
     t2 = time.perf_counter()
     to_chain_first = lambda a: np.moveaxis(np.asarray(a), 0, 1)  # (draw, chain, ...) -> (chain, draw, ...)
+    diverged_step = np.asarray(diverged_step)
+    if (diverged_step >= 0).any():
+        log.warning("%d of %d chains diverged (non-finite position) at steps %s; they are excluded from every estimate",
+                    int((diverged_step >= 0).sum()), chains, diverged_step.tolist())
     return Trace(
         loss=to_chain_first(loss),
         theta_proj=to_chain_first(theta_proj),
         stats={k: to_chain_first(v) for k, v in stats.items()},
+        diverged_step=diverged_step,
         compile_seconds=t1 - t0,
         sampling_seconds=t2 - t1,
     )

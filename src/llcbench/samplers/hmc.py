@@ -36,7 +36,8 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
     reject_degenerate_tuning("HMC window adaptation", step_size=step_size, inverse_mass_matrix=inv_mass)
     kernel = blackjax.hmc.build_kernel()
 
-    def step(key, carry):
+    def step(key, carry, record):
+        del record  # no per-draw extras
         state, eps, imm = carry
         state, info = kernel(key, state, posterior.logdensity, eps, imm, n_leapfrog)
         stats = {

@@ -70,7 +70,8 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
         inverse_mass_matrix=params.inverse_mass_matrix,
     )
 
-    def step(key, carry):
+    def step(key, carry, record):
+        del record  # no per-draw extras
         state, p = carry
         state, info = kernel(key, state, posterior.logdensity, p.inverse_mass_matrix, p.L, p.step_size)
         stats = {"energy_change": info.energy_change, "step_size": p.step_size}
