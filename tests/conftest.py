@@ -5,7 +5,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+from llcbench.model import make_apply
+from llcbench.posterior import LocalPosterior, row_loss_fn
 
 # Tests run on 2 cores: keep XLA to one thread per test process.
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
@@ -62,3 +67,24 @@ def tiny_run(tmp_path_factory):
     res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return wd, res
+
+
+IN_DIM, N, BETA, GAMMA = 9, 2000, 1.0, 1.0  # quadratic target: d = 10, nβ = 2000
+
+
+@pytest.fixture(scope="session")
+def quadratic():
+    """Linear regression with exact targets: L_n(w) = (w − w0)ᵀC(w − w0), a Gaussian
+    tempered posterior whose E[nβ L_n] = nβ tr(CΣ) ≈ d/2 is known exactly."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
+    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
+    sizes = [IN_DIM, 1]
+    apply = make_apply(sizes, "identity")
+    y = np.asarray(apply(jnp.asarray(w0), x))
+    post = LocalPosterior(apply, row_loss_fn({"kind": "mse"}), jnp.asarray(x), jnp.asarray(y), jnp.asarray(w0), BETA, GAMMA)
+    xt = np.hstack([x, np.ones((N, 1))]).astype(np.float64)
+    c = xt.T @ xt / N
+    sigma = np.linalg.inv(2 * post.nbeta * c + GAMMA * np.eye(IN_DIM + 1))
+    exact = post.nbeta * np.trace(c @ sigma)
+    return post, exact

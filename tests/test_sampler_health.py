@@ -6,13 +6,12 @@ import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from llcbench import llc
 from llcbench.samplers import load, minibatch
 from llcbench.samplers.driver import sample
 from llcbench.samplers.sgld import preconditioned_step
-from test_samplers_quadratic import SETTINGS, quadratic  # noqa: F401 (fixture)
+from test_samplers_quadratic import SETTINGS
 
 
 def run(post, name, **overrides):

@@ -8,17 +8,11 @@ this is d/2 up to the O(γ / nβ) localisation shift.
 """
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from llcbench import llc
-from llcbench.model import make_apply
-from llcbench.posterior import LocalPosterior, row_loss_fn
 from llcbench.samplers import load
 from llcbench.samplers.driver import sample
-
-IN_DIM, N, BETA, GAMMA = 9, 2000, 1.0, 1.0  # d = 10, nβ = 2000
 
 SGLD = {"chains": 4, "steps": 30_000, "burn_in": 3_000, "eval_every": 10, "step_size": 1e-5, "batch_size": 200,
         "precond": "none", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "bias_correction": True}
@@ -37,22 +31,6 @@ SETTINGS = {
     "mclmc": {"chains": 4, "steps": 6_000, "burn_in": 0, "eval_every": 2, "tune_steps": 2_000,
               "initial_step_size": 0.05, "desired_energy_var": 5e-4, "diagonal_preconditioning": True},
 }
-
-
-@pytest.fixture(scope="module")
-def quadratic():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
-    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
-    sizes = [IN_DIM, 1]
-    apply = make_apply(sizes, "identity")
-    y = np.asarray(apply(jnp.asarray(w0), x))
-    post = LocalPosterior(apply, row_loss_fn({"kind": "mse"}), jnp.asarray(x), jnp.asarray(y), jnp.asarray(w0), BETA, GAMMA)
-    xt = np.hstack([x, np.ones((N, 1))]).astype(np.float64)
-    c = xt.T @ xt / N
-    sigma = np.linalg.inv(2 * post.nbeta * c + GAMMA * np.eye(IN_DIM + 1))
-    exact = post.nbeta * np.trace(c @ sigma)
-    return post, exact
 
 
 @pytest.mark.parametrize("name", list(SETTINGS))

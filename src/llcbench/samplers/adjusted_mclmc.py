@@ -14,7 +14,7 @@ import numpy as np
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 
 from llcbench.posterior import LocalPosterior
-from llcbench.samplers.driver import Prepared, reject_degenerate_tuning
+from llcbench.samplers.driver import Prepared, mass_summary, reject_degenerate_tuning
 
 GRADS_PER_INTEGRATOR_STEP = 2.0  # isokinetic McLachlan
 
@@ -53,7 +53,6 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
         stats = {"acceptance_rate": info.acceptance_rate, "is_divergent": info.is_divergent, "step_size": p.step_size}
         return (state, p), stats
 
-    imm = params.inverse_mass_matrix
     return Prepared(
         states=(states, params),
         step=step,
@@ -63,9 +62,7 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
             "step_size": np.asarray(params.step_size),
             "L": np.asarray(params.L),
             "integration_steps": n_leap,
-            "inv_mass_min": np.asarray(imm.min(axis=1)),
-            "inv_mass_median": np.asarray(jnp.median(imm, axis=1)),
-            "inv_mass_max": np.asarray(imm.max(axis=1)),
+            **mass_summary(params.inverse_mass_matrix),
         },
         tuning_grads=float(GRADS_PER_INTEGRATOR_STEP * np.asarray(n_tune).sum()),
         tuning_seconds=tuning_seconds,

@@ -171,6 +171,12 @@ def sample(
     )
 
 
+def mass_summary(inverse_mass_matrix) -> dict[str, np.ndarray]:
+    """Per-chain min / median / max of tuned diagonal inverse mass matrices (chain, d)."""
+    imm = np.asarray(inverse_mass_matrix)
+    return {"inv_mass_min": imm.min(axis=1), "inv_mass_median": np.median(imm, axis=1), "inv_mass_max": imm.max(axis=1)}
+
+
 class DegenerateTuning(RuntimeError):
     """A tuner returned parameters no chain can run with."""
 

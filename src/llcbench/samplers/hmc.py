@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from llcbench.posterior import LocalPosterior
-from llcbench.samplers.driver import Prepared, reject_degenerate_tuning
+from llcbench.samplers.driver import Prepared, mass_summary, reject_degenerate_tuning
 
 
 def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
@@ -54,9 +54,7 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
         grads_per_step=float(n_leapfrog),
         tuning={
             "step_size": np.asarray(step_size),
-            "inv_mass_min": np.asarray(inv_mass.min(axis=1)),
-            "inv_mass_median": np.asarray(jnp.median(inv_mass, axis=1)),
-            "inv_mass_max": np.asarray(inv_mass.max(axis=1)),
+            **mass_summary(inv_mass),
         },
         tuning_grads=float(chains * settings["adapt_steps"] * n_leapfrog),
         tuning_seconds=tuning_seconds,

@@ -20,7 +20,7 @@ import numpy as np
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 
 from llcbench.posterior import LocalPosterior
-from llcbench.samplers.driver import Prepared, reject_degenerate_tuning
+from llcbench.samplers.driver import Prepared, mass_summary, reject_degenerate_tuning
 
 GRADS_PER_STEP = 2.0  # isokinetic McLachlan integrator
 
@@ -77,7 +77,6 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
         stats = {"energy_change": info.energy_change, "step_size": p.step_size}
         return (state, p), stats
 
-    imm = params.inverse_mass_matrix
     return Prepared(
         states=(states, params),
         step=step,
@@ -86,9 +85,7 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
         tuning={
             "step_size": np.asarray(params.step_size),
             "L": np.asarray(params.L),
-            "inv_mass_min": np.asarray(imm.min(axis=1)),
-            "inv_mass_median": np.asarray(jnp.median(imm, axis=1)),
-            "inv_mass_max": np.asarray(imm.max(axis=1)),
+            **mass_summary(params.inverse_mass_matrix),
         },
         tuning_grads=chains * GRADS_PER_STEP * tuning_steps(settings["tune_steps"], diagonal=diagonal),
         tuning_seconds=tuning_seconds,
