@@ -27,6 +27,7 @@ rule all:
         run_outputs(),
         "results/plots/sweep_llc.png",
         "results/plots/sweep_wnv.png",
+        step_size_calibration(),
     default_target: True
 
 

@@ -26,8 +26,8 @@ PLAN = build_plan(EXPERIMENTS)
 wildcard_constraints:
     data_id=r"d[0-9a-f]{12}",
     erm_id=r"e[0-9a-f]{12}",
-    run_id=r"(sgld|hmc|mclmc|adjusted_mclmc)-[0-9a-f]{12}",
-    sampler=r"sgld|hmc|mclmc|adjusted_mclmc",
+    run_id=r"(sgld|hmc|mclmc|adjusted_mclmc|sghmc|sgnht)-[0-9a-f]{12}",
+    sampler=r"sgld|hmc|mclmc|adjusted_mclmc|sghmc|sgnht",
 
 
 RUN_PLOTS = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")
@@ -56,7 +56,7 @@ def code(*modules):
     return [str(PKG / m) for m in modules]
 
 
-STOCHASTIC_GRADIENT = ("sgld",)  # these also use samplers/minibatch.py
+STOCHASTIC_GRADIENT = ("sgld", "sghmc", "sgnht")  # these also use samplers/minibatch.py
 
 
 def sampler_code(sampler):
@@ -88,3 +88,9 @@ def run_report(name, caption):
 def readme_run(sampler):
     """The run ID of ``sampler`` in the first experiment (source of the README figures)."""
     return next(iter(PLAN.experiments.values()))["runs"][sampler]
+
+
+def step_size_calibration():
+    """The SGLD step-size figure, asked for when the sweep varies that step size."""
+    axes = config.get("sweep", {}).get("axes", {})
+    return ["results/plots/sgld_step_size.png"] if "samplers.sgld.step_size" in axes else []

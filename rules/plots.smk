@@ -78,3 +78,19 @@ rule readme_images:
         "../envs/llcbench.yaml"
     script:
         "../workflow/scripts/copy_files.py"
+
+
+# Present when the sweep varies samplers.sgld.step_size (config/presets/sgld_step_size.yaml).
+rule plot_step_size_calibration:
+    input:
+        csv=SWEEP_CSV,
+        code=code("plots.py"),
+    output:
+        png=report("results/plots/sgld_step_size.png", caption="../workflow/report/sgld_step_size.rst", category="Sweep"),
+    log:
+        "results/logs/plots/sgld_step_size.log",
+    localrule: True
+    conda:
+        "../envs/llcbench.yaml"
+    script:
+        "../workflow/scripts/plot_step_size.py"

@@ -51,7 +51,7 @@ def sampler_summary(sample_stats: xr.Dataset, tuning: xr.Dataset, eval_every: in
     Statistics are window means over ``eval_every`` steps, so a divergence count is
     the sum of the divergent fractions times ``eval_every``."""
     out: dict[str, float] = {}
-    for name in ("acceptance_rate", "mala_accept"):
+    for name in ("acceptance_rate", "mala_accept", "thermostat"):
         if name in sample_stats:
             out[f"{name}_mean"] = float(np.nanmean(sample_stats[name].values))
     out["divergences"] = float(np.round(float(sample_stats["is_divergent"].sum()) * eval_every)) if "is_divergent" in sample_stats else 0.0

@@ -25,6 +25,8 @@ SETTING_LABELS = {
     "hmc": ("num_integration_steps", "adapt_steps", "target_accept"),
     "mclmc": ("tune_steps", "desired_energy_var"),
     "adjusted_mclmc": ("tune_steps", "target_accept"),
+    "sghmc": ("step_size", "batch_size", "num_integration_steps", "alpha"),
+    "sgnht": ("step_size", "batch_size", "alpha"),
 }
 
 
@@ -210,4 +212,32 @@ def sweep_wnv(table: pd.DataFrame, path) -> None:
         ax.set_ylabel(f"{col} ({unit})")
         ax.grid(alpha=0.3)
     fig.suptitle("Work-normalised variance Var(λ̂) × work (lower is better)", fontsize=10)
+    _save(fig, path)
+
+
+STEP_SIZE_AXIS = "samplers.sgld.step_size"
+
+
+def step_size_calibration(table: pd.DataFrame, path) -> None:
+    """SGLD runs of a step-size sweep: λ̂ ± SE, mean MALA acceptance (healthy ≈ 0.9)
+    and the fraction of diverged chains against the step size, to pick the largest
+    stable step."""
+    rows = table[table["sampler"] == "sgld"].sort_values(STEP_SIZE_AXIS)
+    h = rows[STEP_SIZE_AXIS].astype(float)
+    fig, axs = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    axs[0].errorbar(h, rows["llc"], yerr=rows["llc_se"], fmt="o-", capsize=3)
+    axs[0].set_ylabel(r"$\hat\lambda$ ± SE")
+    axs[1].plot(h, rows["mala_accept_mean"], "o-")
+    axs[1].axhline(0.9, color="green", ls="--", label="healthy ≈ 0.9")
+    axs[1].set_ylim(-0.02, 1.02)
+    axs[1].set_ylabel("mean MALA acceptance")
+    axs[1].legend(fontsize=8)
+    axs[2].plot(h, rows["chains_diverged"] / rows["chains"], "o-", color="red")
+    axs[2].set_ylim(-0.02, 1.02)
+    axs[2].set_ylabel("fraction of chains diverged")
+    for ax in axs:
+        ax.set_xscale("log")
+        ax.set_xlabel("SGLD step size h")
+        ax.grid(alpha=0.3)
+    fig.suptitle("SGLD step-size calibration: choose the largest step whose λ̂ is stable, acceptance ≈ 0.9 and no chain diverges", fontsize=10)
     _save(fig, path)

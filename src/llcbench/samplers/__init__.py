@@ -1,10 +1,10 @@
 """Samplers of the tempered local posterior. Each module (``sgld``, ``hmc``,
-``mclmc``, ``adjusted_mclmc``) exposes ``prepare(posterior, settings, key, chains) -> Prepared``;
+``mclmc``, ``adjusted_mclmc``, ``sghmc``, ``sgnht``) exposes ``prepare(posterior, settings, key, chains) -> Prepared``;
 ``driver.sample`` runs any of them the same way."""
 
 import importlib
 
-SAMPLER_NAMES = ("sgld", "hmc", "mclmc", "adjusted_mclmc")
+SAMPLER_NAMES = ("sgld", "hmc", "mclmc", "adjusted_mclmc", "sghmc", "sgnht")
 
 
 def load(name: str):
