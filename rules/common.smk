@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from llcbench.config import ConfigError, build_plan, resolve_experiments, resolve_health
+from llcbench.samplers import SAMPLER_NAMES
 
 PKG = Path(workflow.basedir) / "src" / "llcbench"
 RESULTS = "results"
@@ -26,8 +27,8 @@ PLAN = build_plan(EXPERIMENTS)
 wildcard_constraints:
     data_id=r"d[0-9a-f]{12}",
     erm_id=r"e[0-9a-f]{12}",
-    run_id=r"(sgld|hmc|mclmc|adjusted_mclmc|sghmc|sgnht)-[0-9a-f]{12}",
-    sampler=r"sgld|hmc|mclmc|adjusted_mclmc|sghmc|sgnht",
+    run_id=rf"({'|'.join(SAMPLER_NAMES)})-[0-9a-f]{{12}}",
+    sampler="|".join(SAMPLER_NAMES),
 
 
 RUN_PLOTS = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")

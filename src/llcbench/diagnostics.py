@@ -94,7 +94,7 @@ def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac
         reasons.append(f"rhat {est.rhat:.3f} > {thresholds['rhat_max']}")
     low = min(est.ess, ess_tail)
     if not low >= thresholds["ess_min"]:
-        reasons.append(f"ess {low:.0f} < {thresholds['ess_min']:g}")
+        reasons.append(f"ess {np.floor(low):.0f} < {thresholds['ess_min']:g}")
     if divergences > 0:
         reasons.append(f"divergences: {divergences:.0f}")
     if frac_below_L0 > 0.5:
