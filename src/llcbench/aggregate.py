@@ -21,8 +21,8 @@ COLUMNS = [
 
 def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str) -> dict:
     """One CSV row for ``experiment``'s run ``run_id`` (``settings`` = resolved experiment)."""
-    a = io.open_dataset(llc_path).attrs
-    run = io.settings_of(io.open_dataset(llc_path))
+    llc = io.open_dataset(llc_path)
+    a, run = llc.attrs, io.settings_of(llc)
     return {
         "experiment": experiment,
         "run_id": run_id,

@@ -18,7 +18,7 @@ from arviz_base import from_dict
 from llcbench import erm as erm_mod
 from llcbench import diagnostics, io, llc, summary
 from llcbench.data import make_dataset
-from llcbench.model import make_apply
+from llcbench.model import count_params, make_apply
 from llcbench.posterior import LocalPosterior, inverse_temperature, localization, row_loss_fn
 from llcbench.samplers import load as load_sampler
 from llcbench.samplers.driver import sample
@@ -58,7 +58,7 @@ def _model_loss(settings: dict, data: xr.Dataset, w_star, beta: float = 1.0, gam
 def train_erm(settings: dict, data_path: str, out: str) -> None:
     """Train the student to w* -> ``erm.nc`` (w_star, loss trace, L0, grad norm)."""
     data = io.open_dataset(data_path)
-    d = sum(a * b + b for a, b in zip(settings["layer_sizes"][:-1], settings["layer_sizes"][1:]))
+    d = count_params(settings["layer_sizes"])
     problem = _model_loss(settings, data, jnp.zeros(d))
     result = erm_mod.train(problem.loss, problem.batch_loss, problem.x, problem.y, settings["layer_sizes"], settings["training"], settings["seed"])
     converged = bool(np.isfinite(result.grad_norm) and result.grad_norm <= settings["training"]["grad_tol"])
