@@ -62,7 +62,7 @@ STOCHASTIC_GRADIENT = ("sgld", "sghmc", "sgnht")  # these also use samplers/mini
 
 def sampler_code(sampler):
     """The modules a sampler's runs depend on: its own, the shared loop, the posterior."""
-    shared = ["samplers/driver.py", "posterior.py", "model.py"]
+    shared = ["samplers/driver.py", "posterior.py", "model.py", "stages.py"]
     return code(f"samplers/{sampler}.py", *shared, *(["samplers/minibatch.py"] if sampler in STOCHASTIC_GRADIENT else []))
 
 

@@ -1,7 +1,7 @@
 rule llc:
     input:
         trace=TRACE_NC,
-        code=code("llc.py", "diagnostics.py", "summary.py"),
+        code=code("llc.py", "diagnostics.py", "summary.py", "stages.py"),
     output:
         llc=LLC_NC,
         summary=report(
