@@ -36,10 +36,8 @@ def test_experiments_differing_in_a_sampler_setting_share_data_and_erm(tiny_run)
 
 def test_noop_run_schedules_nothing(tiny_run):
     wd, _ = tiny_run
-    t0 = time.perf_counter()
     out = dry_run(wd, str(TINY))
     assert "Nothing to be done" in out and job_counts(out) == {}
-    assert time.perf_counter() - t0 < 30
 
 
 def test_changing_one_sgld_setting_reruns_only_that_sgld_job(tiny_run, tmp_path):
