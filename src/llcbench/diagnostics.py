@@ -85,9 +85,17 @@ def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac
     diverged chains, R-hat above ``rhat_max``, bulk or tail ESS below ``ess_min``,
     divergent transitions, most draws below L_n(w*) (w* not a minimum), λ̂ < 0, an
     unconverged ERM."""
+    if est.chains_used == 0:  # no draw to judge: only the ERM flag can still apply
+        reasons = ["diverged: all chains non-finite"]
+    else:
+        reasons = _chain_flags(est, ess_tail, divergences, frac_below_L0, thresholds)
+    if not erm_converged:
+        reasons.append("erm_not_converged")
+    return ";".join(reasons) or "ok"
+
+
+def _chain_flags(est: LLCEstimate, ess_tail: float, divergences: float, frac_below_L0: float, thresholds: dict) -> list[str]:
     reasons = []
-    if est.chains_used == 0:
-        return "diverged: all chains non-finite" + ("" if erm_converged else ";erm_not_converged")
     if est.chains_diverged:
         reasons.append(f"diverged: {est.chains_diverged} chain(s) non-finite, excluded")
     if np.isfinite(est.rhat) and est.rhat > thresholds["rhat_max"]:
@@ -101,6 +109,4 @@ def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac
         reasons.append(f"w_star_not_minimum: {100 * frac_below_L0:.0f}% of draws below L0")
     if est.llc < 0:
         reasons.append("negative_llc")
-    if not erm_converged:
-        reasons.append("erm_not_converged")
-    return ";".join(reasons) or "ok"
+    return reasons

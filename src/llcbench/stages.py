@@ -6,7 +6,6 @@ file contracts are listed in docs/architecture.md.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import jax
@@ -42,14 +41,15 @@ def make_data(settings: dict, out: str) -> None:
     log.info("data: n=%d, var(y)=%.4g, noise var=%.4g", ds.x.shape[0], float(np.var(ds.y)), obj.attrs["noise_var_realised"])
 
 
-def _model_loss(settings: dict, data: xr.Dataset, w_star, beta: float = 1.0, gamma: float = 0.0) -> LocalPosterior:
+def _model_loss(settings: dict, data: xr.Dataset, w_star, beta: float = 1.0, gamma: float = 0.0,
+                dtype: str = "float32") -> LocalPosterior:
     apply = make_apply(settings["layer_sizes"], settings["model"]["activation"])
     return LocalPosterior(
         apply=apply,
         row_loss=row_loss_fn(settings["loss"]),
-        x=jnp.asarray(data["x"].values),
-        y=jnp.asarray(data["y"].values),
-        w_star=jnp.asarray(w_star),
+        x=jnp.asarray(data["x"].values, dtype),
+        y=jnp.asarray(data["y"].values, dtype),
+        w_star=jnp.asarray(w_star, dtype),
         beta=beta,
         gamma=gamma,
     )
@@ -79,13 +79,12 @@ def train_erm(settings: dict, data_path: str, out: str) -> None:
 def build_posterior(settings: dict, data: xr.Dataset, erm: xr.Dataset, dtype: str = "float32") -> LocalPosterior:
     """The tempered local posterior of a sampler run, its arrays in ``dtype``
     (float64 needs ``jax_enable_x64``, which ``run_sampler`` sets)."""
-    w_star = erm["w_star"].values.astype(dtype)
+    w_star = erm["w_star"].values
     n, d = data.sizes["sample"], w_star.shape[0]
     p = settings["posterior"]
     beta = inverse_temperature(n, p["beta0"], p["beta"])
     gamma = localization(d, p["gamma"], p["prior_radius"])
-    post = _model_loss(settings, data, w_star, beta, gamma)
-    return dataclasses.replace(post, x=post.x.astype(dtype), y=post.y.astype(dtype))
+    return _model_loss(settings, data, w_star, beta, gamma, dtype)
 
 
 def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out: str) -> None:

@@ -52,10 +52,6 @@ def projection_matrix(seed: int, d: int, k: int = NUM_PROJECTIONS, dtype=jnp.flo
     return p / jnp.linalg.norm(p, axis=1, keepdims=True)
 
 
-def _chunks(total: int, parts: int = 20) -> int:
-    return max(1, total // parts)
-
-
 def _select(mask, new, old):
     """Per chain, ``new`` where ``mask`` else ``old`` (pytrees with a leading chain axis)."""
     return jax.tree.map(lambda n, o: jnp.where(mask.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, old)
@@ -87,7 +83,7 @@ def sample(
     vloss = jax.vmap(posterior.loss)
     vposition = jax.vmap(prepared.position)
     total_iters = burn_in + draws
-    report_every = _chunks(total_iters)
+    report_every = max(1, total_iters // 20)  # about twenty progress lines per run
 
     def report(done, loss_sum, n_draws, alive):
         frac = float(done) / total_iters

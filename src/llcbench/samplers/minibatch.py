@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import blackjax
 import jax
 
 from llcbench.posterior import LocalPosterior
@@ -15,6 +16,4 @@ def draw(key, posterior: LocalPosterior, batch_size: int):
 
 def grad_estimator(posterior: LocalPosterior):
     """BlackJAX's unbiased minibatch estimate of ∇log π: −nβ∇L_b(w) − γ(w − w*)."""
-    import blackjax
-
     return blackjax.sgmcmc.gradients.grad_estimator(posterior.log_prior, posterior.loglikelihood_row, posterior.n)
