@@ -15,14 +15,18 @@ def xla_thread_flags(threads: int) -> str:
 
 
 def setup_job(snakemake) -> logging.Logger:
-    """Limit JAX/BLAS threads to ``snakemake.threads``, send logging and warnings to
-    the job's first ``log:`` file, and return the job's logger."""
+    """Limit JAX/BLAS threads to ``snakemake.threads``, point JAX at the shared
+    compilation cache (config ``compile_cache``), send logging and warnings to the
+    job's first ``log:`` file, and return the job's logger."""
     threads = str(max(1, int(snakemake.threads)))
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + xla_thread_flags(int(threads))).strip()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = threads
     os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # jobs share a GPU
+    cache = snakemake.config.get("compile_cache")
+    if cache:  # JAX reads it at import: compiled programs are reused across jobs and runs
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.abspath(cache)
     if "jax" in sys.modules:
         raise RuntimeError("setup_job must run before jax is imported")
     log_path = snakemake.log[0] if len(snakemake.log) else None
@@ -38,5 +42,6 @@ def setup_job(snakemake) -> logging.Logger:
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = log_uncaught
-    log.info("rule %s, threads %s, XLA_FLAGS=%s", snakemake.rule, threads, os.environ["XLA_FLAGS"])
+    log.info("rule %s, threads %s, XLA_FLAGS=%s, compile cache %s", snakemake.rule, threads, os.environ["XLA_FLAGS"],
+             os.environ.get("JAX_COMPILATION_CACHE_DIR", "off"))
     return log

@@ -7,8 +7,10 @@ Progress (fraction done and running λ̂) reaches the log through a
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from contextlib import contextmanager
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -128,7 +130,7 @@ def sample(
         maybe_report(i, jnp.zeros(chains, dtype), 0, carry[1])
         return carry, None
 
-    def draw(carry, xs):
+    def draw(proj, carry, xs):
         i, key = xs
         chain_carry, loss_sum = carry
         chain_carry, stats = window(chain_carry, burn_in + i * eval_every, key, eval_every)
@@ -139,18 +141,23 @@ def sample(
         maybe_report(burn_in + i, loss_sum, i + 1, alive)
         return (chain_carry, loss_sum), (loss, (w - posterior.w_star) @ proj.T, stats)
 
-    def run(states, key):
+    def run(states, key, proj):
         k_burn, k_draw = jax.random.split(key)
         carry = (states, jnp.ones(chains, bool), jnp.full(chains, -1))
         carry, _ = jax.lax.scan(burn, carry, (jnp.arange(burn_in), jax.random.split(k_burn, burn_in)))
         init = (carry, jnp.zeros(chains, dtype))
-        ((_, _, diverged_step), _), out = jax.lax.scan(draw, init, (jnp.arange(draws), jax.random.split(k_draw, draws)))
+        ((_, _, diverged_step), _), out = jax.lax.scan(functools.partial(draw, proj), init, (jnp.arange(draws), jax.random.split(k_draw, draws)))
         return out, diverged_step
 
+    def run_on(states, key, arrays, proj):
+        with _arrays_as_arguments(posterior, arrays):
+            return run(states, key, proj)
+
+    arrays = (posterior.x, posterior.y, posterior.w_star)
     t0 = time.perf_counter()
-    compiled = jax.jit(run).lower(prepared.states, key).compile()
+    compiled = jax.jit(run_on).lower(prepared.states, key, arrays, proj).compile()
     t1 = time.perf_counter()
-    (loss, theta_proj, stats), diverged_step = jax.block_until_ready(compiled(prepared.states, key))
+    (loss, theta_proj, stats), diverged_step = jax.block_until_ready(compiled(prepared.states, key, arrays, proj))
     t2 = time.perf_counter()
     to_chain_first = lambda a: np.moveaxis(np.asarray(a), 0, 1)  # (draw, chain, ...) -> (chain, draw, ...)
     diverged_step = np.asarray(diverged_step)
@@ -167,6 +174,24 @@ def sample(
     )
 
 
+@contextmanager
+def _arrays_as_arguments(posterior: LocalPosterior, arrays):
+    """While the chain loop is traced, the posterior's data and w* are the traced
+    arguments ``arrays`` = (x, y, w_star) instead of constants baked into the
+    program. The compiled program then depends on shapes and settings only, so
+    JAX's persistent compilation cache serves every job of the same shape (other
+    seeds, other data) instead of compiling again. Samplers read these attributes
+    when called, never copy them, so swapping them for the trace is enough."""
+    saved = (posterior.x, posterior.y, posterior.w_star)
+    for name, value in zip(("x", "y", "w_star"), arrays):
+        object.__setattr__(posterior, name, value)  # frozen dataclass: restored below
+    try:
+        yield
+    finally:
+        for name, value in zip(("x", "y", "w_star"), saved):
+            object.__setattr__(posterior, name, value)
+
+
 def mass_summary(inverse_mass_matrix) -> dict[str, np.ndarray]:
     """Per-chain min / median / max of tuned diagonal inverse mass matrices (chain, d)."""
     imm = np.asarray(inverse_mass_matrix)
@@ -174,7 +199,12 @@ def mass_summary(inverse_mass_matrix) -> dict[str, np.ndarray]:
 
 
 class DegenerateTuning(RuntimeError):
-    """A tuner returned parameters no chain can run with."""
+    """A tuner returned parameters no chain can run with. ``reason`` is the short
+    form (no ``;``) that becomes the run's status ``tuning_failed: <reason>``."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def reject_degenerate_tuning(tuner: str, **params) -> None:
@@ -184,8 +214,15 @@ def reject_degenerate_tuning(tuner: str, **params) -> None:
         value = np.asarray(value)
         bad = ~(np.isfinite(value) & (value > 0))
         if bad.any():
+            reason = f"{tuner} returned a degenerate {name} ({int(bad.sum())} of {value.size} entries zero, negative or non-finite)"
             raise DegenerateTuning(
-                f"{tuner} returned a degenerate {name}: {int(bad.sum())} of {value.size} entries are "
-                f"zero, negative or non-finite (e.g. {value[bad].ravel()[:3].tolist()}). Chains would freeze or "
-                "blow up; lower the initial step size or raise the tuning budget."
+                f"{reason}, e.g. {value[bad].ravel()[:3].tolist()}. Chains would freeze or "
+                "blow up; lower the initial step size or raise the tuning budget.", reason
             )
+
+
+def no_draws(chains: int, draws: int) -> Trace:
+    """The trace of a run that could not sample (failed tuning or unusable
+    inputs): every L_n and projection NaN, no statistics, no time spent."""
+    return Trace(loss=np.full((chains, draws), np.nan), theta_proj=np.full((chains, draws, NUM_PROJECTIONS), np.nan),
+                 stats={}, diverged_step=np.full(chains, -1), compile_seconds=0.0, sampling_seconds=0.0)
