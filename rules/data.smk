@@ -4,7 +4,7 @@ rule data:
     params:
         settings=lambda wc: PLAN.data[wc.data_id],
     input:
-        code=code("data.py", "model.py", "stages.py"),
+        code=code("data.py", "model.py", "truth.py", "stages.py"),
     log:
         "results/logs/data/{data_id}.log",
     benchmark:

@@ -1,7 +1,7 @@
 rule erm:
     input:
         data=lambda wc: DATA_NC.format(data_id=PLAN.erm[wc.erm_id]["data_id"]),
-        code=code("erm.py", "model.py", "posterior.py", "stages.py"),
+        code=code("erm.py", "model.py", "posterior.py", "truth.py", "stages.py"),
     output:
         erm=ERM_NC,
     params:

@@ -10,7 +10,7 @@ def table(**extra):
         "experiment": [f"e{i}" for i in range(4)], "sampler": "sgld", "llc": [5.0, 5.1, 5.6, np.nan],
         "llc_se": [0.3, 0.1, 0.05, np.nan], "mala_accept_mean": [0.99, 0.95, 0.6, np.nan],
         "chains_diverged": [0, 0, 1, 4], "chains": 4, "wnv_time": [1.0, 0.5, 0.2, np.nan],
-        "wnv_grad": [10.0, 5.0, 2.0, np.nan], "sweep_axis": "grid", plots.STEP_SIZE_AXIS: h, **extra})
+        "wnv_grad": [10.0, 5.0, 2.0, np.nan], "true_llc": np.nan, "sweep_axis": "grid", plots.STEP_SIZE_AXIS: h, **extra})
 
 
 def test_step_size_calibration_figure_is_written(tmp_path):

@@ -16,6 +16,7 @@ COLUMNS = [
     "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm", "data_id", "erm_id",
     "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0", "acceptance_rate_mean",
     "energy_change_mean", "energy_change_sd", "mala_accept_mean", "dtype",
+    "true_llc", "true_llc_multiplicity", "rel_error",
 ]
 
 
@@ -30,7 +31,8 @@ def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str) -> di
         **{k: a[k] for k in ("llc", "llc_se", "ess", "rhat", "L0", "n", "d", "beta", "nbeta", "gamma", "sampling_seconds",
                              "grad_evals_fde", "status", "chains_used", "chains_diverged", "tuning_seconds",
                              "compile_seconds", "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm",
-                             "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0")},
+                             "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0",
+                             "true_llc", "true_llc_multiplicity", "rel_error")},
         **{k: a.get(k, float("nan")) for k in ("acceptance_rate_mean", "energy_change_mean", "energy_change_sd", "mala_accept_mean")},
         "dtype": a["dtype"],
         "activation": settings["model"]["activation"],

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from llcbench.model import init_params, layer_sizes, make_apply
+from llcbench.model import factor_product, init_params, layer_sizes, linear_product, make_apply, weight_matrices
+from llcbench.truth import numerical_rank
 
 X_DISTS = ("isotropic", "anisotropic", "mixture", "low_dim", "heavy_tailed")
 NOISES = ("gaussian", "heteroscedastic", "student_t", "outliers")
@@ -25,6 +27,7 @@ class Dataset:
     y_clean: jax.Array  # (n, out_dim), teacher output without noise
     teacher_w: jax.Array  # (d_teacher,)
     teacher_sizes: list[int]
+    teacher_rank: int  # numerical rank of the teacher's product W_1⋯W_L (identity teachers), else −1
 
 
 def sample_inputs(key, s: dict, n: int) -> jax.Array:
@@ -85,13 +88,20 @@ def sample_noise(key, s: dict, x: jax.Array, shape) -> jax.Array:
 
 def make_dataset(seed: int, s: dict) -> Dataset:
     """Draw the teacher, the inputs and the noisy outputs for data settings ``s``
-    (the ``data`` block of an experiment) from ``seed``. float32 throughout."""
+    (the ``data`` block of an experiment) from ``seed``. float32 throughout.
+    A teacher ``rank`` r (identity teachers only) replaces the random teacher by the
+    rank-r truncation of its product, re-factored with every layer of rank r."""
     key = jax.random.fold_in(jax.random.key(seed), 0)
     k_teacher, k_x, k_noise = jax.random.split(key, 3)
     t = s["teacher"]
     sizes = layer_sizes(s["in_dim"], s["out_dim"], t["depth"], t["widths"])
     teacher_w = init_params(k_teacher, sizes)
+    product = linear_product(weight_matrices(teacher_w, sizes))
+    if t["rank"] is not None:
+        teacher_w = jnp.asarray(factor_product(product, sizes, t["rank"], np.random.default_rng(seed)), jnp.float32)
+        product = linear_product(weight_matrices(teacher_w, sizes))
     x = sample_inputs(k_x, s, s["n"])
     y_clean = make_apply(sizes, t["activation"])(teacher_w, x)
     y = y_clean + sample_noise(k_noise, s, x, y_clean.shape)
-    return Dataset(x=x, y=y, y_clean=y_clean, teacher_w=teacher_w, teacher_sizes=sizes)
+    rank = numerical_rank(product) if t["activation"] == "identity" else -1
+    return Dataset(x=x, y=y, y_clean=y_clean, teacher_w=teacher_w, teacher_sizes=sizes, teacher_rank=rank)

@@ -144,21 +144,28 @@ def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> None:
     _save(fig, path)
 
 
+def _stat(dt: xr.DataTree, name: str) -> np.ndarray:
+    """Sampler statistic ``name`` (chain, draw); all NaN for a run that never sampled
+    (status ``tuning_failed`` or ``*_nonfinite``), whose trace has no statistics."""
+    stats = dt["sample_stats"]
+    return stats[name].values if name in stats.data_vars else np.full((dt["posterior"].sizes["chain"], dt["posterior"].sizes["draw"]), np.nan)
+
+
 def acceptance(dt: xr.DataTree, path) -> None:
     """Histogram of Metropolis acceptance probabilities per chain (HMC, adjusted MCLMC)."""
-    acc = dt["sample_stats"]["acceptance_rate"].values
+    acc = _stat(dt, "acceptance_rate")
     _histogram(acc, "acceptance probability", f"{dt.attrs['sampler'].upper()} acceptance (mean {np.nanmean(acc):.3f})\n" + run_title(dt.attrs), path)
 
 
 def mala_acceptance(dt: xr.DataTree, path) -> None:
     """Histogram of the MALA acceptance probability of SGLD proposals at each draw."""
-    acc = dt["sample_stats"]["mala_accept"].values
+    acc = _stat(dt, "mala_accept")
     _histogram(acc, "MALA acceptance probability of the SGLD proposal", f"SGLD step-size check (mean {np.nanmean(acc):.3f}; healthy ≈ 0.9)\n" + run_title(dt.attrs), path)
 
 
 def mclmc_energy(dt: xr.DataTree, path) -> None:
     """Histogram of MCLMC energy changes per step."""
-    e = dt["sample_stats"]["energy_change"].values
+    e = _stat(dt, "energy_change")
     _histogram(e, "energy change per step (nats)", f"MCLMC energy change (sd {np.nanstd(e):.3g})\n" + run_title(dt.attrs), path)
 
 
@@ -175,6 +182,9 @@ def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str]) -> None:
         rows = sub[sub["sampler"] == s]
         x = np.array([cats.index(v) for v in rows[xcol].astype(str)]) + (i - (len(samplers) - 1) / 2) * 0.15
         ax.errorbar(x, rows["llc"], yerr=rows["llc_se"], fmt="o", capsize=3, label=s, alpha=0.8)
+    truths = [(i, lam) for i, c in enumerate(cats) for lam in np.unique(sub.loc[sub[xcol].astype(str) == c, "true_llc"].dropna())]
+    for k, (i, lam) in enumerate(truths):  # the analytic λ (deep linear networks) as a dashed bar over its category
+        ax.hlines(lam, i - 0.4, i + 0.4, colors="black", linestyles="--", label="analytic λ" if k == 0 else None)
     ax.set_xticks(np.arange(len(cats)), cats, rotation=30, ha="right")
     ax.set_xlabel(xcol)
     ax.set_ylabel(r"$\hat\lambda$ ± SE")
