@@ -2,7 +2,8 @@
 import sys
 from pathlib import Path
 
-from llcbench.config import ConfigError, build_plan, resolve_experiments, resolve_health
+from llcbench.config import ConfigError, build_plan, check_config, coerce_scalars
+from llcbench.io import check_output_dir
 from llcbench.samplers import SAMPLER_NAMES
 
 PKG = Path(workflow.basedir) / "src" / "llcbench"
@@ -15,13 +16,16 @@ SWEEP_CSV = "results/llc_sweep_results.csv"
 INDEX_CSV = "results/index.csv"
 
 try:
-    EXPERIMENTS = resolve_experiments(config)
-    HEALTH = resolve_health(config)
-except ConfigError as err:
-    # One line naming the key and what is allowed; no traceback, no job started.
+    # workflow.configfiles: the --configfile files and config/config.yaml, re-read for duplicate keys
+    EXPERIMENTS, HEALTH = check_config(config, workflow.configfiles)
+    check_output_dir(RESULTS)
+except (ConfigError, OSError) as err:
+    # One line naming the key and what is allowed (or the unusable results/); no traceback, no job started.
     sys.stderr.write(f"{err}\n")
     sys.exit(1)
 PLAN = build_plan(EXPERIMENTS)
+# Jobs read it from their config (llcbench.runtime): `--config compile_cache=null` arrives as a string.
+config["compile_cache"] = coerce_scalars(config.get("compile_cache"))
 
 
 wildcard_constraints:

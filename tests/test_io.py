@@ -18,7 +18,7 @@ def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
             open(a[0], "w").write("half")
             raise RuntimeError("disk full")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OSError, match=r"cannot write .*out\.nc: disk full.*bytes free"):
         io.write_netcdf(Boom({"a": ("x", np.arange(3))}), target)
     assert list(tmp_path.iterdir()) == []
 

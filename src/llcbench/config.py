@@ -65,9 +65,18 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return f"allowed: at least {error.validator_value} entries"
     if v == "oneOf":
         return "allowed: null or " + ", ".join(
-            str(o.get("type") or o.get("$ref", "").split("/")[-1]) for o in error.validator_value if o.get("type") != "null"
+            str(o.get("type") or _DEF_WORDS.get(o.get("$ref", "").split("/")[-1])) for o in error.validator_value if o.get("type") != "null"
         )
-    return ""
+    if v == "required":
+        return "allowed: a mapping that includes " + ", ".join(error.validator_value)
+    if v == "uniqueItems":
+        return "allowed: distinct values"
+    if v == "pattern":
+        return f"allowed: names matching {error.validator_value}"
+    return "allowed: see workflow/schemas/config.schema.yaml"
+
+
+_DEF_WORDS = {"width_list": "a list of integers >= 1", "positive_number": "a number > 0", "positive_int": "an integer >= 1"}
 
 
 def _format(error: jsonschema.ValidationError, prefix: str) -> str:
@@ -113,28 +122,58 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _cross_checks(name: str, e: dict) -> None:
-    """Constraints between keys that JSON Schema cannot express."""
-    at = f"config error at experiments.{name}"
-    m, t = e["model"], e["data"]["teacher"]
+def _cross_checks(where: str, e: dict) -> None:
+    """Constraints between keys that JSON Schema cannot express, on one resolved
+    experiment ``e``; ``where`` names it in messages (``base``, ``experiments.<name>``
+    or ``sweep[<name>]``). Hidden ``widths`` never clash with ``data.in_dim``: the
+    layer sizes are ``[in_dim, *widths, out_dim]``, so only their count can be wrong."""
+    at = f"config error at {where}"
+    m, d, p = e["model"], e["data"], e["posterior"]
+    t, n = d["teacher"], d["n"]
     if m["widths"] is not None and len(m["widths"]) != m["depth"]:
-        raise ConfigError(f"{at}.model.widths: {m['widths']} has {len(m['widths'])} entries but model.depth is {m['depth']}; allowed: a list of depth positive integers, or null")
+        raise ConfigError(f"{at}.model.widths: {m['widths']} has {len(m['widths'])} entries but model.depth is {m['depth']}; allowed: a list of {m['depth']} (model.depth) integers >= 1, or null")
     if len(t["widths"]) != t["depth"]:
-        raise ConfigError(f"{at}.data.teacher.widths: {t['widths']} has {len(t['widths'])} entries but teacher.depth is {t['depth']}")
-    p = e["posterior"]
+        raise ConfigError(f"{at}.data.teacher.widths: {t['widths']} has {len(t['widths'])} entries but data.teacher.depth is {t['depth']}; allowed: a list of {t['depth']} (data.teacher.depth) integers >= 1")
+    if d["x_dist"] == "low_dim" and d["manifold_dim"] > d["in_dim"]:
+        raise ConfigError(f"{at}.data.manifold_dim: {d['manifold_dim']} exceeds data.in_dim = {d['in_dim']}, so the inputs are not low-dimensional; allowed: 1..{d['in_dim']}")
     if p["gamma"] is None and p["prior_radius"] is None:
-        raise ConfigError(f"{at}.posterior: gamma and prior_radius are both null; allowed: a number >= 0 for gamma, or a prior_radius > 0")
-    n = e["data"]["n"]
+        raise ConfigError(f"{at}.posterior: gamma and prior_radius are both null; allowed: a number >= 0 for gamma, or gamma: null with a prior_radius > 0")
+    if p["gamma"] is not None and p["prior_radius"] is not None:
+        raise ConfigError(f"{at}.posterior.prior_radius: {p['prior_radius']} would be ignored, since gamma = {p['gamma']} is set; allowed: null, or set gamma: null to use prior_radius")
     if e["training"]["batch_size"] is not None and e["training"]["batch_size"] > n:
         raise ConfigError(f"{at}.training.batch_size: {e['training']['batch_size']} exceeds data.n = {n}; allowed: 1..{n} or null")
     for s in e["run_samplers"]:
         st = e["samplers"][s]
-        if st["burn_in"] >= st["steps"]:
-            raise ConfigError(f"{at}.samplers.{s}.burn_in: {st['burn_in']} >= steps = {st['steps']}; allowed: 0..{st['steps'] - 1}")
+        if st["burn_in"] > st["steps"] - 2:
+            raise ConfigError(f"{at}.samplers.{s}.burn_in: {st['burn_in']} leaves fewer than 2 of steps = {st['steps']} for draws; allowed: 0..steps − 2 = {st['steps'] - 2}")
         if (st["steps"] - st["burn_in"]) // st["eval_every"] < 2:
-            raise ConfigError(f"{at}.samplers.{s}.eval_every: {st['eval_every']} leaves fewer than 2 draws after burn-in; allowed: at most {(st['steps'] - st['burn_in']) // 2}")
+            raise ConfigError(f"{at}.samplers.{s}.eval_every: {st['eval_every']} leaves fewer than 2 draws after burn-in; allowed: 1..{(st['steps'] - st['burn_in']) // 2}")
         if "batch_size" in st and st["batch_size"] > n:
             raise ConfigError(f"{at}.samplers.{s}.batch_size: {st['batch_size']} exceeds data.n = {n}; allowed: 1..{n}")
+    _dln_checks(at, e)
+
+
+def _dln_checks(at: str, e: dict) -> None:
+    """Deep-linear-network settings: a teacher rank needs an identity teacher narrow
+    enough; ``training.method: aligned`` needs a bias-free identity student with MSE
+    loss whose hidden widths can hold the teacher's rank."""
+    m, d, t = e["model"], e["data"], e["data"]["teacher"]
+    narrowest = min(d["in_dim"], d["out_dim"], *t["widths"])
+    if t["rank"] is not None and t["activation"] != "identity":
+        raise ConfigError(f"{at}.data.teacher.rank: a rank applies to linear teachers only, but data.teacher.activation is {t['activation']}; allowed: null, or data.teacher.activation: identity")
+    if t["rank"] is not None and t["rank"] > narrowest:
+        raise ConfigError(f"{at}.data.teacher.rank: {t['rank']} exceeds the teacher's narrowest layer ({narrowest}); allowed: 0..{narrowest} or null")
+    if e["training"]["method"] != "aligned":
+        return
+    needs = {"model.activation": (m["activation"], "identity"), "model.bias": (m["bias"], False),
+             "data.teacher.activation": (t["activation"], "identity"), "loss.kind": (e["loss"]["kind"], "mse")}
+    for key, (value, wanted) in needs.items():
+        if value != wanted:
+            raise ConfigError(f"{at}.training.method: aligned builds a deep-linear-network w*, but {key} is {value}; allowed: optax, or {key}: {str(wanted).lower()}")
+    rank = narrowest if t["rank"] is None else t["rank"]
+    hidden = layer_sizes(d["in_dim"], d["out_dim"], m["depth"], m["widths"], m["target_params"])[1:-1]
+    if rank > min(hidden):
+        raise ConfigError(f"{at}.model.widths: the narrowest hidden width {min(hidden)} cannot hold the teacher's rank {rank} (training.method: aligned); allowed: hidden widths >= {rank}")
 
 
 def _leaf_paths(d: dict, prefix: str = "") -> list[str]:
@@ -211,15 +250,16 @@ def resolve_experiments(config: dict, schema: dict | None = None) -> dict[str, d
     _check(experiment_schema, filled_base, "base")
     generated = sweep_experiments(config["sweep"], filled_base) if "sweep" in config else {}
     listed = config["experiments"] if user_listed_experiments or not generated else {}
-    for name in set(listed) & set(generated):
-        raise ConfigError(f"config error at experiments.{name}: the sweep generates an experiment of the same name")
+    for name in sorted(set(listed) & set(generated)):
+        raise ConfigError(f"config error at experiments.{name}: the sweep generates an experiment of the same name; allowed: any other name")
     out = {}
     for name, gen in {**{n: {"override": o} for n, o in listed.items()}, **generated}.items():
-        # Report unknown or bad keys against where the user wrote them, then check the merge.
-        _check(experiment_schema, copy.deepcopy(gen["override"]), f"experiments.{name}")
+        # Messages name where the settings came from: base alone, a listed experiment, or a sweep point.
+        where = f"sweep[{name}]" if name in generated else f"experiments.{name}" if user_listed_experiments else "base"
+        _check(experiment_schema, copy.deepcopy(gen["override"]), where)
         merged = deep_merge(base, gen["override"])
-        _check(experiment_schema, merged, f"experiments.{name}")
-        _cross_checks(name, merged)
+        _check(experiment_schema, merged, where)
+        _cross_checks(where, merged)
         if "sweep_axis" in gen:
             merged["sweep_axis"], merged["sweep_values"] = gen["sweep_axis"], gen["sweep_values"]
         out[name] = merged
@@ -232,6 +272,40 @@ def resolve_health(config: dict, schema: dict | None = None) -> dict:
     health = coerce_scalars(config.get("health", {}))
     _check({"$defs": schema["$defs"], **schema["properties"]["health"]}, health, "health")
     return health
+
+
+def reject_duplicate_keys(path: str | Path) -> None:
+    """Raise ``ConfigError`` at a key that a mapping of the YAML (or JSON)
+    file ``path`` holds twice. Snakemake's loaders, like PyYAML's, silently keep
+    the last value, so a repeated experiment name would drop an experiment. A file
+    that does not parse as YAML is left to Snakemake, which has already read it."""
+    try:
+        root = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return
+    stack = [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, f"{prefix}{i}.") for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    raise ConfigError(f"config error at {prefix}{key.value}: duplicate key {key.value!r} (lines {seen[key.value]} and {line} of {path}); "
+                                      "allowed: each key once per mapping")
+                seen[key.value] = line
+                stack.append((value, f"{prefix}{key.value}."))
+
+
+def check_config(config: dict, files=()) -> tuple[dict[str, dict], dict]:
+    """What the Snakefile runs before any job: no duplicate keys in the config
+    ``files`` Snakemake read, then the resolved experiments and health thresholds
+    of the merged ``config``. Raises ``ConfigError`` (one line) on the first problem."""
+    for path in files:
+        reject_duplicate_keys(path)
+    return resolve_experiments(config), resolve_health(config)
 
 
 def content_id(obj) -> str:
@@ -278,3 +352,37 @@ def build_plan(experiments: dict[str, dict]) -> Plan:
             runs[sampler] = run_id
         plan.experiments[name] = {"settings": e, "data_id": data_id, "erm_id": erm_id, "runs": runs}
     return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llcbench.config FILE...``: check config files as
+    ``snakemake --configfile FILE...`` would (merged in order over
+    config/config.yaml), without Snakemake. Prints one line; unlike Snakemake's own
+    message for a file that is not valid YAML, it names the file and the line."""
+    import sys
+
+    from snakemake.utils import update_config
+
+    files = sys.argv[1:] if argv is None else argv
+    default = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
+    config: dict = {}
+    try:
+        for path in [default, *files]:
+            try:
+                update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+            except yaml.YAMLError as err:
+                mark = getattr(err, "problem_mark", None)
+                where = f"{path} line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+                raise ConfigError(f"config error at {where}: not valid YAML ({getattr(err, 'problem', None) or err}); "
+                                  "allowed: YAML mappings (key: value), indented with spaces") from None
+        experiments, _ = check_config(config, [default, *files])
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    plan = build_plan(experiments)
+    print(f"config ok: {len(experiments)} experiment(s), {len(plan.data)} data, {len(plan.erm)} ERM and {len(plan.runs)} sampler jobs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

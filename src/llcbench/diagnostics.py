@@ -79,17 +79,24 @@ def wnv(llc_se: float, sampling_seconds: float, sampling_grads: float) -> dict[s
     return {"wnv_time": var * sampling_seconds, "wnv_grad": var * sampling_grads}
 
 
+UPSTREAM_FAILURES = ("data_nonfinite", "erm_nonfinite")  # the sampler never saw usable inputs
+
+
 def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac_below_L0: float,
-                  erm_converged: bool, thresholds: dict) -> str:
+                  erm_converged: bool, thresholds: dict, failure: str = "") -> str:
     """``ok``, or every reason (``;``-separated) not to trust the estimate:
     diverged chains, R-hat above ``rhat_max``, bulk or tail ESS below ``ess_min``,
     divergent transitions, most draws below L_n(w*) (w* not a minimum), λ̂ < 0, an
-    unconverged ERM."""
-    if est.chains_used == 0:  # no draw to judge: only the ERM flag can still apply
+    unconverged ERM. A run that could not sample has its ``failure`` instead of
+    chain flags (``tuning_failed: …``, or an ``UPSTREAM_FAILURES`` one, which also
+    makes the ERM flag moot)."""
+    if failure:
+        reasons = [failure]
+    elif est.chains_used == 0:  # no draw to judge: only the ERM flag can still apply
         reasons = ["diverged: all chains non-finite"]
     else:
         reasons = _chain_flags(est, ess_tail, divergences, frac_below_L0, thresholds)
-    if not erm_converged:
+    if not erm_converged and not failure.startswith(UPSTREAM_FAILURES):
         reasons.append("erm_not_converged")
     return ";".join(reasons) or "ok"
 

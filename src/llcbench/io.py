@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -52,15 +53,47 @@ def _temporary_beside(path: Path) -> str:
 
 def _atomic(write, path) -> None:
     """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it to
-    ``path``. A crash never leaves a partial file under ``path``."""
-    path = Path(path)
-    tmp = _temporary_beside(path)
+    ``path``. A crash never leaves a partial file under ``path``. A failed write
+    (read-only or full disk, a file where a directory should be) raises an
+    ``OSError`` naming ``path``; NetCDF's own message there is only "HDF error"."""
+    path, tmp = Path(path), None
     try:
+        tmp = _temporary_beside(path)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except (OSError, RuntimeError) as err:
+        raise OSError(f"cannot write {path}: {err}{_free_space(path)}. Check that {path.parent} is a writable "
+                      "directory on a disk with free space, then re-run snakemake.") from err
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def check_output_dir(path: str | os.PathLike) -> None:
+    """Raise a one-line ``OSError`` naming ``path`` when it is a file, or a directory
+    where a 4 KiB probe file cannot be written (read-only, full disk). A missing
+    ``path`` passes: Snakemake creates it. Root ignores mode bits, so as root only a
+    read-only mount or a full disk fails the probe."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OSError(f"output directory {path.resolve()} is a file, not a directory; move it away or run snakemake with --directory elsewhere")
+    if path.is_dir():
+        try:
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe.") as probe:
+                probe.write(bytes(4096))
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as err:
+            raise OSError(f"output directory {path.resolve()} is not writable: {err}{_free_space(path / 'x')}; free space, "
+                          "fix its permissions or run snakemake with --directory elsewhere") from err
+
+
+def _free_space(path: Path) -> str:
+    """`` (<n> bytes free there)`` for the nearest existing directory above ``path``."""
+    for parent in path.parents:
+        if parent.is_dir():
+            return f" ({shutil.disk_usage(parent).free} bytes free on {parent})"
+    return ""
 
 
 def write_netcdf(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike) -> None:
@@ -79,8 +112,8 @@ def _open(opener, path):
         return obj.load()
     except (OSError, ValueError, RuntimeError) as err:
         raise OSError(
-            f"cannot read {path}: {err}. The file is missing or corrupt; delete it and re-run "
-            f"snakemake to regenerate it (or run: snakemake --forcerun {path})."
+            f"cannot read {path}: {err}. The file is missing, truncated or corrupt; regenerate it and what depends "
+            f"on it: delete it and re-run snakemake, or re-run snakemake with --forcerun {path} as the last option."
         ) from err
 
 
