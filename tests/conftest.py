@@ -17,7 +17,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/configs/tiny.yaml"
-WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "envs", "src")
+WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "slurm", "envs", "src")
 
 
 def snakemake(workdir, *args, snakefile=None, timeout=600):
@@ -57,13 +57,7 @@ def job_outputs(output: str, rule: str) -> list[str]:
 def tiny_run(tmp_path_factory):
     """A copy of the workflow with the tiny config run to completion in it:
     experiments ``a`` and ``b`` differ only in the SGLD step size."""
-    wd = tmp_path_factory.mktemp("workflow")
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, wd / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, wd / name)
+    wd = copy_workflow(tmp_path_factory.mktemp("workflow"))
     res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return wd, res
@@ -88,3 +82,43 @@ def quadratic():
     sigma = np.linalg.inv(2 * post.nbeta * c + GAMMA * np.eye(IN_DIM + 1))
     exact = post.nbeta * np.trace(c @ sigma)
     return post, exact
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A runnable copy of the workflow (code, configs, profiles) in ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+TIMING = ("sampling_seconds", "compile_seconds", "tuning_seconds", "wnv_time")  # wall-clock figures differ run to run
+VOLATILE = (*TIMING, "created_at")  # ArviZ stamps each group with the time it was written
+
+
+def assert_same_results(a: Path, b: Path) -> int:
+    """Every NetCDF under ``a/results`` is identical (values, coordinates, attributes
+    except wall-clock timings and time stamps) to its twin under ``b/results``, and so is the sweep
+    CSV. Returns the number of NetCDF files compared."""
+    import pandas as pd
+    import xarray as xr
+
+    files = sorted(p.relative_to(a) for p in (a / "results").rglob("*.nc") if "jax_cache" not in p.parts)
+    assert files == sorted(p.relative_to(b) for p in (b / "results").rglob("*.nc") if "jax_cache" not in p.parts)
+
+    def untimed(dt):
+        for node in dt.subtree:
+            for key in VOLATILE:
+                node.attrs.pop(key, None)
+        return dt
+
+    for rel in files:
+        with xr.open_datatree(a / rel) as da, xr.open_datatree(b / rel) as db:
+            xr.testing.assert_identical(untimed(da.load()), untimed(db.load()))
+    csv_a, csv_b = (pd.read_csv(p / "results/llc_sweep_results.csv").drop(columns=list(TIMING), errors="ignore") for p in (a, b))
+    pd.testing.assert_frame_equal(csv_a, csv_b)
+    return len(files)

@@ -139,7 +139,7 @@ def sample(
         loss = jnp.where(alive, vloss(w), jnp.nan)
         loss_sum = loss_sum + jnp.where(alive, loss, 0.0)
         maybe_report(burn_in + i, loss_sum, i + 1, alive)
-        return (chain_carry, loss_sum), (loss, (w - posterior.w_star) @ proj.T, stats)
+        return (chain_carry, loss_sum), (loss, jnp.sum((w - posterior.w_star)[:, None, :] * proj, axis=-1), stats)
 
     def run(states, key, proj):
         k_burn, k_draw = jax.random.split(key)
