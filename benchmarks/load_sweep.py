@@ -1,5 +1,6 @@
 """Load test: a sweep of 200 tiny SGLD runs (tests/configs/load.yaml) on
-`--cores 2`, up to the sweep CSV.
+`--cores 2`, up to the sweep CSV, one thread per sampler job (tiny models gain
+nothing from two) so two sampler jobs run side by side.
 
 Measures wall time, the peak memory of snakemake and all its jobs together (RSS
 summed over the process tree, sampled every 0.5 s), the peak number of open file
@@ -45,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="llcbench-load-"))
     cmd = [sys.executable, "-m", "snakemake", "results/llc_sweep_results.csv", "-s", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--cores", str(args.cores), "--configfile", str(CONFIG)]
+           "--directory", str(workdir), "--cores", str(args.cores), "--set-threads", "sample=1", "--configfile", str(CONFIG)]
     t0 = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
