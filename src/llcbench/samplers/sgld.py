@@ -1,5 +1,7 @@
-"""SGLD on minibatches, plain (BlackJAX ``sgld``) or with a diagonal preconditioner
-(RMSProp / Adam; BlackJAX has no such kernel, so it is written here).
+"""SGLD on minibatches (``minibatch.draw``: rows with replacement), plain or with a
+diagonal preconditioner (RMSProp / Adam; BlackJAX has no such kernel). One update
+serves all three: with G = 1 it is BlackJAX's ``sgld`` step, same key, same
+arithmetic (tests/test_sampler_health.py).
 
 Update, with h = ``step_size`` (BlackJAX's convention; devinterp's ε = 2h) and a
 diagonal preconditioner G (G = 1 for plain SGLD):
@@ -18,14 +20,15 @@ stationary for the target; they are the heuristics the literature uses.
 
 At each draw's record step the module also computes the MALA acceptance
 probability of the proposal it just made (same minibatch, same G): near 0.9 for a
-well-chosen step, near 0 when the step is too large, near 1 when it is tiny.
+well-chosen step, near 0 when the step is too large, near 1 when it is tiny. The
+step's own loss value and gradient at w are reused, so a record step costs one
+extra minibatch gradient (at the proposal).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 from blackjax.util import generate_gaussian_noise
@@ -54,7 +57,7 @@ def update_preconditioner(s: dict, state: PrecondState, g):
     """New statistics, G and the loss-gradient term of the drift for ``s['precond']``."""
     t = state.t + 1
     if s["precond"] == "none":
-        return state._replace(t=t), jnp.ones_like(g), g
+        return state._replace(t=t), 1.0, g
     v = s["beta2"] * state.v + (1 - s["beta2"]) * g**2
     m = s["beta1"] * state.m + (1 - s["beta1"]) * g if s["precond"] == "adam" else state.m
     v_hat, m_hat = v, m
@@ -74,29 +77,27 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
     """SGLD from w* in every chain; no tuning (``step_size`` is given)."""
     del key
     s, h, b = settings, settings["step_size"], settings["batch_size"]
-    sgld = blackjax.sgld(minibatch.grad_estimator(posterior))
 
-    def log_post(w, batch):
-        return -posterior.nbeta * posterior.batch_loss(w, *batch) + posterior.log_prior(w)
+    def scaled_loss(w, batch):
+        """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
+        return posterior.nbeta * posterior.batch_loss(w, *batch)
+
+    def grad_log_post(w, g_loss):
+        return -g_loss - posterior.gamma * (w - posterior.w_star)
 
     def step(key, state, record):
         w, pstate = state
         k_batch, k_noise = jax.random.split(key)
         batch = minibatch.draw(k_batch, posterior, b)
-        if s["precond"] == "none":
-            new = sgld.step(k_noise, w, batch, h)
-            G, grad_w = 1.0, None
-        else:
-            g = jax.grad(lambda u: posterior.nbeta * posterior.batch_loss(u, *batch))(w)
-            pstate, G, drift = update_preconditioner(s, pstate, g)
-            grad_w = -drift - posterior.gamma * (w - posterior.w_star)
-            new = preconditioned_step(k_noise, w, grad_w, G, h)
+        u_w, g = jax.value_and_grad(scaled_loss)(w, batch)
+        pstate, G, drift = update_preconditioner(s, pstate, g)
+        new = preconditioned_step(k_noise, w, grad_log_post(w, drift), G, h)
         info = {}
-        if record:
-            lp_w, g_w = jax.value_and_grad(log_post)(w, batch)
-            grad_w = g_w if grad_w is None else grad_w
-            lp_new, g_new = jax.value_and_grad(log_post)(new, batch)
-            log_alpha = lp_new - lp_w + _log_q(w, new, g_new, G, h) - _log_q(new, w, grad_w, G, h)
+        if record:  # MALA check of this proposal; log π̂ = −nβL_b + log prior
+            u_new, g_new = jax.value_and_grad(scaled_loss)(new, batch)
+            lp_w, lp_new = -u_w + posterior.log_prior(w), -u_new + posterior.log_prior(new)
+            log_alpha = (lp_new - lp_w + _log_q(w, new, grad_log_post(new, g_new), G, h)
+                         - _log_q(new, w, grad_log_post(w, drift), G, h))
             info["mala_accept"] = jnp.exp(jnp.minimum(0.0, jnp.nan_to_num(log_alpha, nan=-jnp.inf)))
         return (new, pstate), info
 
@@ -111,5 +112,5 @@ def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prep
         tuning={"step_size": jnp.full((chains,), h)},
         tuning_grads=0.0,
         tuning_seconds=0.0,
-        record_grads=2 * b / posterior.n,
+        record_grads=b / posterior.n,
     )
