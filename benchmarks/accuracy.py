@@ -1,0 +1,153 @@
+"""Accuracy against ground truth: the deep-linear-network validation preset
+(config/presets/dln.yaml), per sampler and case: the analytic λ (``true_llc``)
+and its multiplicity m, λ̂ ± SE, the relative error (λ̂ − λ)/λ, the relative
+difference to HMC at the same nβ and γ (λ̂ − λ̂_HMC)/λ̂_HMC (which separates a
+sampler's own error from the estimator's finite-nβ bias, present even for an
+exact sampler when m > 1), full-data-equivalent gradients and seconds; m = 1
+cases and m > 1 cases in separate tables.
+
+Goals (issue 7), on every m = 1 case at nβ ≥ 1e4: HMC and MCLMC within 5% of λ,
+SGLD with its best preconditioning (the best of the case's SGLD runs) within 10%.
+
+A case is one (data, w*, nβ, γ): the preset's ``<case>_psgld`` experiment (SGLD
+with RMSProp) shares its case with ``<case>``. SGLD runs are labelled by their
+preconditioner, read from ``index.csv`` beside the CSV when it is there (else
+by their experiment's name).
+
+    uv run python benchmarks/accuracy.py                     # run the preset here (results/), then tabulate
+    uv run python benchmarks/accuracy.py --csv results/llc_sweep_results.csv   # tabulate an existing sweep CSV
+    uv run python benchmarks/accuracy.py --tiny              # one small case, short chains, in a temp copy
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import benchlib
+
+PRESET = "config/presets/dln.yaml"
+NBETA_MIN = 1e4
+TOLERANCE = {"hmc": 0.05, "mclmc": 0.05, "sgld (best)": 0.10}
+NEEDED = ["experiment", "run_id", "sampler", "llc", "llc_se", "nbeta", "gamma", "d", "data_id", "erm_id",
+          "grad_evals_fde", "sampling_seconds", "tuning_seconds", "compile_seconds", "status",
+          "true_llc", "true_llc_multiplicity", "rel_error"]
+TINY_CASE = "dln_8x4x4x8_r2"  # the preset's smallest m = 1 case (d = 80)
+TINY = {"samplers": {"sgld": {"steps": 2000, "burn_in": 500, "eval_every": 10}, "hmc": {"steps": 100, "adapt_steps": 100},
+                     "mclmc": {"steps": 400, "tune_steps": 400}}}
+
+
+def tiny_config(dest: Path) -> Path:
+    """The preset cut to ``TINY_CASE`` (else its first case) and that case's
+    RMSProp SGLD run, HMC, MCLMC and SGLD only, short chains: a YAML file in ``dest``."""
+    import yaml
+
+    from llcbench.config import deep_merge
+
+    cfg = yaml.safe_load((benchlib.ROOT / PRESET).read_text())
+    case = TINY_CASE if TINY_CASE in cfg["experiments"] else next(iter(cfg["experiments"]))
+    cfg["experiments"] = {k: v for k, v in cfg["experiments"].items() if k in (case, f"{case}_psgld")}
+    cfg["base"] = deep_merge(cfg["base"], {**TINY, "run_samplers": ["sgld", "hmc", "mclmc"]})
+    for name, e in cfg["experiments"].items():  # experiments override base: shorten theirs too
+        if "samplers" in e:
+            e["samplers"] = deep_merge(e["samplers"], {k: v for k, v in TINY["samplers"].items() if k in e["samplers"]})
+    path = dest / "dln_tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def sgld_labels(index_csv: Path) -> dict[str, str]:
+    """run_id -> "sgld (<precond>)" for the SGLD runs listed in ``index_csv``."""
+    import pandas as pd
+
+    if not index_csv.exists():
+        return {}
+    index = pd.read_csv(index_csv)
+    runs = index[(index["kind"] == "run") & index["id"].str.startswith("sgld-")]
+    return {r.id: f"sgld ({json.loads(r.settings_json)['settings'].get('precond', 'none')})" for r in runs.itertuples()}
+
+
+def tabulate(df, labels: dict[str, str]) -> tuple[list[dict], dict]:
+    """Rows with labels, case names and differences to HMC; the goal verdicts."""
+    missing = [c for c in NEEDED if c not in df.columns]
+    if missing:
+        raise SystemExit(f"the CSV lacks the columns {missing}; it needs {NEEDED} (llcbench.aggregate.COLUMNS)")
+    df = df[df["true_llc"].notna()].copy()
+    df["case_key"] = list(zip(df["data_id"], df["erm_id"], df["nbeta"].round(6), df["gamma"].round(9)))
+    names = df.groupby("case_key")["experiment"].agg(lambda e: min(e, key=len))
+    hmc = df[df["sampler"] == "hmc"].groupby("case_key")["llc"].first()
+    rows = []
+    for r in df.to_dict("records"):
+        key = r.pop("case_key")
+        ref = hmc.get(key, math.nan)
+        other = r["experiment"] != names[key]  # e.g. the case's _psgld experiment
+        label = labels.get(r["run_id"], f"{r['sampler']} [{r['experiment']}]" if other else r["sampler"])
+        rows.append({**r, "case": names[key], "label": label,
+                     "seconds": r["tuning_seconds"] + r["compile_seconds"] + r["sampling_seconds"],
+                     "rel_diff_hmc": (r["llc"] - ref) / ref if r["sampler"] != "hmc" else math.nan,
+                     "abs_rel_error": abs(r["rel_error"])})
+    rows.sort(key=lambda r: (r["true_llc_multiplicity"] > 1, r["d"], r["case"], r["label"]))
+    verdicts = {}
+    for case in dict.fromkeys(r["case"] for r in rows):
+        here = [r for r in rows if r["case"] == case]
+        if here[0]["true_llc_multiplicity"] != 1 or here[0]["nbeta"] < NBETA_MIN:
+            continue
+        sgld = [r["abs_rel_error"] for r in here if r["sampler"] == "sgld"]
+        errors = {"hmc": [r["abs_rel_error"] for r in here if r["sampler"] == "hmc"],
+                  "mclmc": [r["abs_rel_error"] for r in here if r["sampler"] == "mclmc"],
+                  "sgld (best)": [min(sgld)] if sgld else []}
+        verdicts[case] = {k: {"abs_rel_error": e[0], "tolerance": TOLERANCE[k], "met": bool(e[0] <= TOLERANCE[k])}
+                          for k, e in errors.items() if e}
+    goals = {k: {"tolerance": t, "cases": sum(k in v for v in verdicts.values()),
+                 "met": bool(verdicts) and all(v[k]["met"] for v in verdicts.values() if k in v)} for k, t in TOLERANCE.items()}
+    return rows, {"cases": verdicts, "goals": goals, "all_met": bool(verdicts) and all(g["met"] and g["cases"] for g in goals.values())}
+
+
+COLUMNS = [("case", "case", "s"), ("d", "d", ".0f"), ("true_llc_multiplicity", "m", ".0f"), ("label", "sampler", "s"), ("true_llc", "λ", ".2f"),
+           ("llc", "λ̂", ".2f"), ("llc_se", "± SE", ".2f"), ("rel_error", "rel. error", "+.3f"),
+           ("rel_diff_hmc", "vs HMC", "+.3f"), ("grad_evals_fde", "FDE grads", ".3g"), ("seconds", "seconds", ".1f"),
+           ("status", "status", "s")]
+
+
+def main() -> None:
+    def add(ap):
+        ap.add_argument("--csv", help="a sweep CSV to tabulate instead of running the preset")
+        ap.add_argument("--cores", type=int, default=None, help="snakemake --cores when running (default: all)")
+
+    args = benchlib.parse_args("accuracy", __doc__, add)
+    import os
+
+    import pandas as pd
+
+    cores = args.cores or os.cpu_count()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.csv:
+            csv = Path(args.csv)
+        elif args.tiny:
+            workdir = benchlib.copy_workflow(Path(tmp))
+            benchlib.snakemake(workdir, tiny_config(Path(tmp)), cores)
+            csv = workdir / "results/llc_sweep_results.csv"
+        else:
+            benchlib.snakemake(benchlib.ROOT, benchlib.ROOT / PRESET, cores)
+            csv = benchlib.ROOT / "results/llc_sweep_results.csv"
+        rows, verdict = tabulate(pd.read_csv(csv), sgld_labels(csv.parent / "index.csv"))
+    for title, part in (("multiplicity m = 1", [r for r in rows if r["true_llc_multiplicity"] == 1]),
+                        ("multiplicity m > 1 (finite-nβ bias of the estimator expected; compare with HMC)",
+                         [r for r in rows if r["true_llc_multiplicity"] > 1])):
+        if part:
+            print(f"\n{title}")
+            print(benchlib.table(part, COLUMNS))
+    print(f"\ngoals on m = 1 cases at nβ >= {NBETA_MIN:g}:")
+    for k, g in verdict["goals"].items():
+        verdict_text = ("met" if g["met"] else "NOT met") if g["cases"] else "no such case in the CSV"
+        print(f"  {k:12s} |rel. error| <= {g['tolerance']:.0%} on {g['cases']} cases: {verdict_text}")
+    keep = ["case", "label", "sampler", "experiment", "run_id", "d", "nbeta", "gamma", "true_llc", "true_llc_multiplicity",
+            "llc", "llc_se", "rel_error", "rel_diff_hmc", "grad_evals_fde", "sampling_seconds", "seconds", "status"]
+    benchlib.write_json({"benchmark": "accuracy", "tiny": args.tiny, "csv": str(csv), "nbeta_min": NBETA_MIN,
+                         "rows": [{k: r[k] for k in keep} for r in rows], **verdict}, args.out)
+
+
+if __name__ == "__main__":
+    main()
