@@ -30,35 +30,21 @@ def parse_args(name: str, doc: str, add=None) -> argparse.Namespace:
         add(ap)
     args = ap.parse_args()
     if "jax" not in sys.modules:
-        from llcbench.runtime import xla_thread_flags
+        from llcbench.runtime import thread_env
 
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + xla_thread_flags(args.threads)).strip()
+        os.environ.update(thread_env(args.threads))
     return args
 
 
-WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "envs", "src")
-
-
-def copy_workflow(dest: Path) -> Path:
-    """Copy the workflow's files (as tests/conftest.py does) into ``dest``."""
-    import shutil
-
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
-
-
 def snakemake(workdir: Path, configfile: Path, cores: int, *extra: str) -> tuple[float, str]:
-    """Run the snakemake CLI in ``workdir``; (wall seconds, output). Raises on failure."""
+    """Run the workflow with ``workdir`` as its working directory (results go to
+    ``workdir/results``): the copy of the workflow in ``workdir`` if it holds one
+    (as the tests' runs do), else this repository's. (wall seconds, output). Raises on failure."""
     import subprocess
     import time
 
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # jobs set their own from --cores
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(workdir / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(next(p for p in (workdir / "Snakefile", ROOT / "Snakefile") if p.exists())), "--directory", str(workdir),
            "--cores", str(cores), "--configfile", str(configfile), *extra]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)

@@ -65,7 +65,10 @@ def main() -> None:
         "returncode": proc.returncode, "cores": args.cores, "wall_s": round(wall, 1),
         "peak_rss_mb": round(peak_rss / 2**20), "peak_open_fds": peak_fds,
         "rows": len(table), "one_row_per_experiment_sampler": bool(len(table) and (rows_per_pair == 1).all()),
-        "statuses": table["status"].value_counts().to_dict() if len(table) else {}, "workdir": str(workdir),
+        # health flags by kind ("rhat 1.2 > 1.05;ess 8 < 10" counts once for rhat and once for ess)
+        "flags": (table["status"].str.split(";").explode().str.split().str[0].value_counts().to_dict()
+                  if len(table) else {}),
+        "workdir": str(workdir),
     }
     print(json.dumps(result, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def main() -> None:
             raise SystemExit(f"{workdir} is not up to date for {config_name}: run it first (or leave out --workdir)")
     else:
         tmp = tempfile.mkdtemp(prefix="llcbench-overhead-")
-        workdir = benchlib.copy_workflow(Path(tmp))
+        workdir = Path(tmp)
         run_wall, _ = benchlib.snakemake(workdir, configfile, args.cores)
     try:
         noop_wall, noop_out = benchlib.snakemake(workdir, configfile, args.cores)

@@ -13,7 +13,8 @@ from llcbench.model import make_apply
 from llcbench.posterior import LocalPosterior, row_loss_fn
 
 # Tests run on 2 cores: keep XLA to one thread per test process.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+os.environ.setdefault("NPROC", "1")  # XLA sizes its CPU thread pools from NPROC
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/configs/tiny.yaml"

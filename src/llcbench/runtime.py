@@ -1,5 +1,5 @@
 """Per-job process setup for workflow scripts. Import and call ``setup_job``
-before anything imports JAX: XLA reads its thread flags once, at start-up."""
+before anything imports JAX: XLA reads its thread settings once, at start-up."""
 
 from __future__ import annotations
 
@@ -8,20 +8,24 @@ import os
 import sys
 
 
-def xla_thread_flags(threads: int) -> str:
-    """XLA CPU flags restricting one process to ``threads`` compute threads."""
-    threads = max(1, int(threads))
-    return f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment limiting one process to ``threads`` compute threads, read once at
+    start-up. XLA's CPU client sizes its thread pools from ``NPROC`` (else from the
+    CPU affinity mask, i.e. the whole machine); ``--xla_cpu_multi_thread_eigen``
+    covers Eigen's own pool; the rest is for BLAS/OpenMP libraries."""
+    threads = str(max(1, int(threads)))
+    return {"NPROC": threads, "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads != '1' else 'false'}",
+            **{var: threads for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
 
 
 def setup_job(snakemake) -> logging.Logger:
     """Limit JAX/BLAS threads to ``snakemake.threads``, point JAX at the shared
     compilation cache (config ``compile_cache``), send logging and warnings to the
     job's first ``log:`` file, and return the job's logger."""
-    threads = str(max(1, int(snakemake.threads)))
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + xla_thread_flags(int(threads))).strip()
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = threads
+    threads = max(1, int(snakemake.threads))
+    env = thread_env(threads)
+    env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + env["XLA_FLAGS"]).strip()
+    os.environ.update(env)
     os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # jobs share a GPU
     cache = snakemake.config.get("compile_cache")
@@ -42,6 +46,6 @@ def setup_job(snakemake) -> logging.Logger:
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = log_uncaught
-    log.info("rule %s, threads %s, XLA_FLAGS=%s, compile cache %s", snakemake.rule, threads, os.environ["XLA_FLAGS"],
+    log.info("rule %s, threads %s, NPROC=%s, XLA_FLAGS=%s, compile cache %s", snakemake.rule, threads, env["NPROC"], env["XLA_FLAGS"],
              os.environ.get("JAX_COMPILATION_CACHE_DIR", "off"))
     return log
