@@ -40,7 +40,8 @@ def make_data(settings: dict, out: str) -> None:
         attrs=io.provenance(settings, teacher_layer_sizes=ds.teacher_sizes, teacher_rank=ds.teacher_rank,
                             noise_var_realised=float(np.var(ds.y - ds.y_clean))),
     )
-    obj.attrs["nonfinite_rows"], failure = _nonfinite_rows(obj), _data_failure(obj)
+    obj.attrs["nonfinite_rows"] = _nonfinite_rows(obj)
+    failure = _data_failure(obj)
     io.write_netcdf(obj, out)
     log.info("data: n=%d, var(y)=%.4g, noise var=%.4g", ds.x.shape[0], float(np.var(ds.y)), obj.attrs["noise_var_realised"])
     if failure:
@@ -54,8 +55,9 @@ def _nonfinite_rows(data: xr.Dataset) -> int:
 
 
 def _data_failure(data: xr.Dataset) -> str:
-    """``data_nonfinite: <k> of <n> rows …`` when rows of x or y hold NaN or inf, else ''."""
-    bad = _nonfinite_rows(data)
+    """``data_nonfinite: <k> of <n> rows …`` when rows of x or y hold NaN or inf (the
+    ``nonfinite_rows`` attribute counted once, by ``make_data``), else ''."""
+    bad = int(data.attrs["nonfinite_rows"])
     return f"data_nonfinite: {bad} of {data.sizes['sample']} rows have a non-finite x or y" if bad else ""
 
 
