@@ -14,8 +14,8 @@ from conftest import TINY, assert_same_results, copy_workflow, job_counts, snake
 
 
 def _kill_during_first_sampler(wd, timeout=300):
-    """Start the tiny run; SIGKILL snakemake and its jobs once a sampler job logs
-    progress from inside its compiled loop. Returns that job's run ID and the files
+    """Start the tiny run; SIGKILL snakemake and its jobs once a sampler job is
+    running (set up, compiling or sampling). Returns that job's run ID and the files
     present at that moment (path -> mtime)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     cmd = [sys.executable, "-m", "snakemake", "--directory", str(wd), "-s", str(wd / "Snakefile"),
@@ -24,7 +24,9 @@ def _kill_during_first_sampler(wd, timeout=300):
     deadline = time.time() + timeout
     try:
         while time.time() < deadline:
-            running = [p.stem for p in (wd / "results/logs/sample").glob("*.log") if "progress" in p.read_text()]
+            # a sampler job has set itself up (its first log line) and has seconds of compiling and
+            # sampling ahead: the tiny run's compiled loop alone is too short to aim at reliably
+            running = [p.stem for p in (wd / "results/logs/sample").glob("*.log") if "rule sample" in p.read_text()]
             if running:
                 break
             assert proc.poll() is None, "the run ended before a sampler job could be interrupted"
