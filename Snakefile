@@ -21,14 +21,14 @@ include: "rules/plots.smk"
 
 
 rule all:
+    default_target: True
     input:
         SWEEP_CSV,
         INDEX_CSV,
         run_outputs(),
         "results/plots/sweep_llc.png",
         "results/plots/sweep_wnv.png",
-        step_size_calibration(),
-    default_target: True
+        step_size_calibrations(),
 
 
 onsuccess:

@@ -1,10 +1,14 @@
 rule aggregate:
     input:
         llc=[LLC_NC.format(run_id=r) for r in PLAN.runs],
-        code=code("aggregate.py"),
     output:
         csv=report(SWEEP_CSV, caption="../workflow/report/sweep_csv.rst", category="Sweep"),
         index=INDEX_CSV,
+    log:
+        "results/logs/aggregate.log",
+    localrule: True
+    conda:
+        "../envs/llcbench.yaml"
     params:
         experiments={name: {"settings": e["settings"], "runs": e["runs"]} for name, e in PLAN.experiments.items()},
         ids={
@@ -13,10 +17,7 @@ rule aggregate:
             "erm": PLAN.erm,
             "run": PLAN.runs,
         },
-    log:
-        "results/logs/aggregate.log",
-    localrule: True
-    conda:
-        "../envs/llcbench.yaml"
+        stats=STAT_COLUMNS,
+        code=stage_code("aggregate"),
     script:
         "../workflow/scripts/aggregate.py"

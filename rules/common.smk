@@ -1,12 +1,13 @@
-# Config validation, the job plan (content-addressed IDs) and path helpers.
+# Config validation, the job plan (content-addressed IDs), the sampler registry and path helpers.
 import sys
 from pathlib import Path
 
-from llcbench.config import ConfigError, build_plan, check_config, coerce_scalars
-from llcbench.io import check_output_dir
-from llcbench.samplers import SAMPLER_NAMES
+from llcbench.aggregate import stat_columns
+from llcbench.config import ConfigError, check_config, coerce_scalars
+from llcbench.files import check_output_dir
+from llcbench.plan import build_plan, run_sampler_name
+from llcbench.sources import code_hash
 
-PKG = Path(workflow.basedir) / "src" / "llcbench"
 RESULTS = "results"
 DATA_NC = "results/data/{data_id}/data.nc"
 ERM_NC = "results/erm/{erm_id}/erm.nc"
@@ -17,13 +18,15 @@ INDEX_CSV = "results/index.csv"
 
 try:
     # workflow.configfiles: the --configfile files and config/config.yaml, re-read for duplicate keys
-    EXPERIMENTS, HEALTH = check_config(config, workflow.configfiles)
+    CHECKED = check_config(config, workflow.configfiles)
     check_output_dir(RESULTS)
 except (ConfigError, OSError) as err:
     # One line naming the key and what is allowed (or the unusable results/); no traceback, no job started.
     sys.stderr.write(f"{err}\n")
     sys.exit(1)
-PLAN = build_plan(EXPERIMENTS)
+PLAN = build_plan(CHECKED.experiments)
+HEALTH = CHECKED.health
+SAMPLERS = CHECKED.samplers  # name -> (module, file, spec): built-ins and the config's own samplers
 # Jobs read it from their config (llcbench.runtime): `--config compile_cache=null` arrives as a string.
 config["compile_cache"] = coerce_scalars(config.get("compile_cache"))
 
@@ -31,43 +34,24 @@ config["compile_cache"] = coerce_scalars(config.get("compile_cache"))
 wildcard_constraints:
     data_id=r"d[0-9a-f]{12}",
     erm_id=r"e[0-9a-f]{12}",
-    run_id=rf"({'|'.join(SAMPLER_NAMES)})-[0-9a-f]{{12}}",
-    sampler="|".join(SAMPLER_NAMES),
+    run_id=rf"({'|'.join(SAMPLERS)})-[0-9a-f]{{12}}",
+    sampler="|".join(SAMPLERS),
 
 
-RUN_PLOTS = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")
-SAMPLER_PLOTS = {"hmc": ("acceptance",), "adjusted_mclmc": ("acceptance",), "mclmc": ("energy_hist",), "sgld": ("mala_accept",)}
-SAMPLER_STAT_PLOT = {"acceptance": "acceptance", "energy_hist": "mclmc_energy", "mala_accept": "mala_acceptance"}  # file part -> plots function
+def stage_code(module):
+    """Content hash of an llcbench stage module and what it imports (a `params` entry:
+    editing that code re-runs the rule's jobs; moving the project does not)."""
+    return code_hash(f"llcbench.{module}")
 
 
-def run_outputs():
-    """Every per-run file the report shows: summary and figures of each planned run."""
-    out = []
-    for run_id in PLAN.runs:
-        sampler = run_id.rsplit("-", 1)[0]
-        names = RUN_PLOTS + SAMPLER_PLOTS.get(sampler, ())
-        out.append(f"results/runs/{run_id}/summary.md")
-        out += [f"results/runs/{run_id}/{sampler}_{name}.png" for name in names]
-    return out
+# The code a sampler's runs depend on: the sampling stage, the driver, and the sampler's module with its imports.
+SAMPLER_CODE = {name: code_hash("llcbench.stages.sample", files=(entry.file,)) for name, entry in SAMPLERS.items()}
+STAT_COLUMNS = stat_columns(entry.spec for entry in SAMPLERS.values())
 
 
 def experiment_label(run_id):
     """Report category of a run: the experiment(s) it belongs to."""
     return "Experiment " + ", ".join(name for name, e in PLAN.experiments.items() if run_id in e["runs"].values())
-
-
-def code(*modules):
-    """Package modules a rule's results depend on: editing one re-runs its jobs."""
-    return [str(PKG / m) for m in modules]
-
-
-STOCHASTIC_GRADIENT = ("sgld", "sghmc", "sgnht")  # these also use samplers/minibatch.py
-
-
-def sampler_code(sampler):
-    """The modules a sampler's runs depend on: its own, the shared loop, the posterior."""
-    shared = ["samplers/driver.py", "posterior.py", "model.py", "stages.py"]
-    return code(f"samplers/{sampler}.py", *shared, *(["samplers/minibatch.py"] if sampler in STOCHASTIC_GRADIENT else []))
 
 
 def print_summary():
@@ -77,16 +61,9 @@ def print_summary():
     cols = ["experiment", "sampler", "llc", "llc_se", "rhat", "ess", "status"]
     print(f"\nLLC estimates ({SWEEP_CSV}):")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\nResults are in {Path(RESULTS).resolve()}/: the sweep table {SWEEP_CSV}, per-run NetCDF and plots under results/runs/<run_id>/, the ID index {INDEX_CSV}.")
-
-
-def run_report(name, caption):
-    """A per-run figure in the report, grouped by experiment, then sampler."""
-    return report(
-        f"results/runs/{{sampler}}-{{hash}}/{{sampler}}_{name}.png",
-        caption=f"../workflow/report/{caption}.rst",
-        category=lambda wc: experiment_label(f"{wc.sampler}-{wc.hash}"),
-        subcategory=lambda wc: wc.sampler,
+    print(
+        f"\nResults are in {Path(RESULTS).resolve()}/: the sweep table {SWEEP_CSV}, per-run NetCDF and plots under "
+        f"results/runs/<run_id>/, the ID index {INDEX_CSV}."
     )
 
 
@@ -95,7 +72,36 @@ def readme_run(sampler):
     return next(iter(PLAN.experiments.values()))["runs"][sampler]
 
 
-def step_size_calibration():
-    """The SGLD step-size figure, asked for when the sweep varies that step size."""
+def step_size_calibrations():
+    """One step-size figure per sampler whose step size the sweep varies."""
     axes = config.get("sweep", {}).get("axes", {})
-    return ["results/plots/sgld_step_size.png"] if "samplers.sgld.step_size" in axes else []
+    return [f"results/plots/{name}_step_size.png" for name in SAMPLERS if f"samplers.{name}.step_size" in axes]
+
+
+# Per-run figures: one job per run draws them all; a sampler's statistic figures come from its SPEC.
+RUN_FIGURES = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")  # caption = figure name
+
+
+def stat_figures(sampler):
+    """Figure suffix -> statistic name, for the statistics ``sampler`` declares with a figure."""
+    return {stat.figure: stat.name for stat in SAMPLERS[sampler].spec.stats if stat.figure}
+
+
+def run_outputs():
+    """Every per-run file the report shows: summary and figures of each planned run."""
+    out = []
+    for run_id in PLAN.runs:
+        sampler = run_sampler_name(run_id)
+        out.append(f"results/runs/{run_id}/summary.md")
+        out += [f"results/runs/{run_id}/{sampler}_{name}.png" for name in (*RUN_FIGURES, *stat_figures(sampler))]
+    return out
+
+
+def run_figure(sampler, figure, caption):
+    """A per-run figure in the report, grouped by experiment, then sampler."""
+    return report(
+        f"results/runs/{sampler}-{{hash}}/{sampler}_{figure}.png",
+        caption=f"../workflow/report/{caption}.rst",
+        category=lambda wc, s=sampler: experiment_label(f"{s}-{wc.hash}"),
+        subcategory=sampler,
+    )

@@ -1,16 +1,15 @@
 rule data:
     output:
         data=DATA_NC,
-    params:
-        settings=lambda wc: PLAN.data[wc.data_id],
-    input:
-        code=code("data.py", "model.py", "truth.py", "stages.py"),
     log:
         "results/logs/data/{data_id}.log",
     benchmark:
         "results/benchmarks/data/{data_id}.tsv"
-    threads: 1
     conda:
         "../envs/llcbench.yaml"
+    threads: 1
+    params:
+        settings=lambda wc: PLAN.data[wc.data_id],
+        code=stage_code("stages.data"),
     script:
         "../workflow/scripts/data.py"

@@ -1,21 +1,21 @@
 rule llc:
     input:
         trace=TRACE_NC,
-        code=code("llc.py", "diagnostics.py", "summary.py", "stages.py"),
     output:
         llc=LLC_NC,
         summary=report(
             "results/runs/{run_id}/summary.md",
             caption="../workflow/report/summary.rst",
             category=lambda wc: experiment_label(wc.run_id),
-            subcategory=lambda wc: wc.run_id.rsplit("-", 1)[0],
+            subcategory=lambda wc: run_sampler_name(wc.run_id),
         ),
-    params:
-        health=HEALTH,
     log:
         "results/logs/llc/{run_id}.log",
     localrule: True
     conda:
         "../envs/llcbench.yaml"
+    params:
+        health=HEALTH,
+        code=stage_code("stages.estimate"),
     script:
         "../workflow/scripts/llc.py"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from llcbench.model import make_apply
-from llcbench.posterior import LocalPosterior, row_loss_fn
+from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
 
 # Tests run on 2 cores: keep XLA to one thread per test process.
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
@@ -18,7 +18,7 @@ os.environ.setdefault("NPROC", "1")  # XLA sizes its CPU thread pools from NPROC
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/configs/tiny.yaml"
-WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "slurm", "envs", "src")
+WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "slurm", "envs", "src", "examples", "pyproject.toml")
 
 
 def snakemake(workdir, *args, snakefile=None, timeout=600):
@@ -77,7 +77,7 @@ def quadratic():
     sizes = [IN_DIM, 1]
     apply = make_apply(sizes, "identity")
     y = np.asarray(apply(jnp.asarray(w0), x))
-    post = LocalPosterior(apply, row_loss_fn({"kind": "mse"}), jnp.asarray(x), jnp.asarray(y), jnp.asarray(w0), BETA, GAMMA)
+    post = LocalPosterior(EmpiricalLoss(jnp.asarray(x), jnp.asarray(y), apply, row_loss_fn({"kind": "mse"})), jnp.asarray(w0), BETA, GAMMA)
     xt = np.hstack([x, np.ones((N, 1))]).astype(np.float64)
     c = xt.T @ xt / N
     sigma = np.linalg.inv(2 * post.nbeta * c + GAMMA * np.eye(IN_DIM + 1))

@@ -56,20 +56,56 @@ def test_overhead_on_an_already_run_workflow(tiny_run, tmp_path):
 
 def synthetic_sweep(path):
     """Two cases: m = 1 at nβ ≈ 1.02e4 (sgld and sgld_psgld experiments share it) and m = 2."""
-    base = {"nbeta": 10240.0, "gamma": 1.0, "grad_evals_fde": 1e4, "sampling_seconds": 2.0, "tuning_seconds": 1.0,
-            "compile_seconds": 0.5, "status": "ok", "llc_se": 0.5}
+    base = {
+        "nbeta": 10240.0,
+        "gamma": 1.0,
+        "grad_evals_fde": 1e4,
+        "sampling_seconds": 2.0,
+        "tuning_seconds": 1.0,
+        "compile_seconds": 0.5,
+        "status": "ok",
+        "llc_se": 0.5,
+    }
     rows = []
     for exp, sampler, llc, true, m, d in [
-        ("c1", "hmc", 16.3, 16.0, 1, 80), ("c1", "mclmc", 15.6, 16.0, 1, 80), ("c1", "sgld", 18.4, 16.0, 1, 80),
-        ("c1_psgld", "sgld", 15.0, 16.0, 1, 80), ("c2", "hmc", 14.7, 15.5, 3, 105), ("c2", "sgld", 14.0, 15.5, 3, 105),
+        ("c1", "hmc", 16.3, 16.0, 1, 80),
+        ("c1", "mclmc", 15.6, 16.0, 1, 80),
+        ("c1", "sgld", 18.4, 16.0, 1, 80),
+        ("c1_psgld", "sgld", 15.0, 16.0, 1, 80),
+        ("c2", "hmc", 14.7, 15.5, 3, 105),
+        ("c2", "sgld", 14.0, 15.5, 3, 105),
     ]:
         case = exp.removesuffix("_psgld")
-        rows.append({**base, "experiment": exp, "run_id": f"{sampler}-{exp}", "sampler": sampler, "llc": llc, "d": d,
-                     "data_id": f"d{case}", "erm_id": f"e{case}", "true_llc": true, "true_llc_multiplicity": m,
-                     "rel_error": (llc - true) / true})
-    rows.append({**base, "experiment": "relu", "run_id": "hmc-relu", "sampler": "hmc", "llc": 50.0, "d": 1000,
-                 "data_id": "dr", "erm_id": "er", "true_llc": float("nan"), "true_llc_multiplicity": float("nan"),
-                 "rel_error": float("nan")})  # no ground truth: left out
+        rows.append(
+            {
+                **base,
+                "experiment": exp,
+                "run_id": f"{sampler}-{exp}",
+                "sampler": sampler,
+                "llc": llc,
+                "d": d,
+                "data_id": f"d{case}",
+                "erm_id": f"e{case}",
+                "true_llc": true,
+                "true_llc_multiplicity": m,
+                "rel_error": (llc - true) / true,
+            }
+        )
+    rows.append(
+        {
+            **base,
+            "experiment": "relu",
+            "run_id": "hmc-relu",
+            "sampler": "hmc",
+            "llc": 50.0,
+            "d": 1000,
+            "data_id": "dr",
+            "erm_id": "er",
+            "true_llc": float("nan"),
+            "true_llc_multiplicity": float("nan"),
+            "rel_error": float("nan"),
+        }
+    )  # no ground truth: left out
     pd.DataFrame(rows).to_csv(path, index=False)
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llcbench.config import build_plan, content_id, resolve_experiments
+from llcbench.config import resolve_experiments
+from llcbench.plan import build_plan, content_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,8 +54,9 @@ def test_ids_are_stable_and_nested():
 
 def test_command_line_strings_are_read_as_numbers():
     # `--config 'base={"seed": 3, ...}'` reaches the workflow with every scalar a string.
-    e = resolve_experiments({"base": {"seed": "3", "samplers": {"sgld": {"step_size": "2.0e-5"}},
-                                      "model": {"activation": "tanh", "widths": "null"}}})["default"]
+    e = resolve_experiments(
+        {"base": {"seed": "3", "samplers": {"sgld": {"step_size": "2.0e-5"}}, "model": {"activation": "tanh", "widths": "null"}}}
+    )["default"]
     assert e["seed"] == 3 and e["samplers"]["sgld"]["step_size"] == 2e-5
     assert e["model"]["activation"] == "tanh" and e["model"]["widths"] is None
 
@@ -70,8 +72,9 @@ def test_one_at_a_time_sweep_varies_each_axis_around_base():
 
 
 def test_grid_sweep_is_a_cartesian_product_sharing_jobs():
-    exps = resolve_experiments({"sweep": {"mode": "grid", "axes": {"model.activation": ["relu", "tanh"],
-                                                                    "samplers.sgld.step_size": [1e-5, 2e-5, 3e-5]}}})
+    exps = resolve_experiments(
+        {"sweep": {"mode": "grid", "axes": {"model.activation": ["relu", "tanh"], "samplers.sgld.step_size": [1e-5, 2e-5, 3e-5]}}}
+    )
     assert len(exps) == 6
     plan = build_plan(exps)
     assert len(plan.data) == 1 and len(plan.erm) == 2

@@ -35,7 +35,12 @@ CATALOGUE = [
     ("unknown-teacher", "base:\n  data:\n    teacher: {width: [4]}\n", "base.data.teacher", ("allowed keys: ", "depth", "widths")),
     ("unknown-model", "base:\n  model: {width: [8]}\n", "base.model", ("allowed keys: ", "depth", "widths")),
     ("unknown-sampler-key", SGLD % "stepsize: 1.0e-5", "base.samplers.sgld", "step_size"),
-    ("unknown-sampler-block", "experiments:\n  a:\n    samplers: {sgdl: {}}\n", "experiments.a.samplers", ("allowed keys: ", "hmc", "sgld")),
+    (
+        "unknown-sampler-block",
+        "experiments:\n  a:\n    samplers: {sgdl: {}}\n",
+        "experiments.a.samplers",
+        ("allowed keys: ", "hmc", "sgld"),
+    ),
     ("unknown-sweep", "sweep:\n  axes: {model.depth: [1]}\n  mod: grid\n", "sweep", ("allowed keys: ", "axes", "mode")),
     ("unknown-health", "health: {rhat: 1.1}\n", "health", ("allowed keys: ", "ess_min", "rhat_max")),
     ("unknown-experiment-key", "experiments:\n  a: {modle: {}}\n", "experiments.a", ("allowed keys: ", "data", "model")),
@@ -49,12 +54,27 @@ CATALOGUE = [
     # out-of-range numbers and unknown values
     ("range-step-size", SGLD % "step_size: -1", "base.samplers.sgld.step_size", "allowed: values > 0"),
     ("range-chains", "base:\n  samplers:\n    hmc: {chains: 0}\n", "base.samplers.hmc.chains", "allowed: values >= 1"),
-    ("range-target-accept", "base:\n  samplers:\n    hmc: {target_accept: 1.5}\n", "base.samplers.hmc.target_accept", "allowed: values < 1"),
+    (
+        "range-target-accept",
+        "base:\n  samplers:\n    hmc: {target_accept: 1.5}\n",
+        "base.samplers.hmc.target_accept",
+        "allowed: values < 1",
+    ),
     ("range-n", "base:\n  data: {n: 1}\n", "base.data.n", "allowed: values >= 2"),
-    ("range-prior-radius-zero", "base:\n  posterior: {gamma: null, prior_radius: 0}\n", "base.posterior.prior_radius", "allowed: values > 0"),
+    (
+        "range-prior-radius-zero",
+        "base:\n  posterior: {gamma: null, prior_radius: 0}\n",
+        "base.posterior.prior_radius",
+        "allowed: values > 0",
+    ),
     ("range-rhat-max", "health: {rhat_max: 0.5}\n", "health.rhat_max", "allowed: values >= 1"),
     ("enum-activation", "base:\n  model: {activation: sigmoid}\n", "base.model.activation", "allowed: relu, tanh, gelu, identity"),
-    ("enum-x-dist", "base:\n  data: {x_dist: uniform}\n", "base.data.x_dist", "allowed: isotropic, anisotropic, mixture, low_dim, heavy_tailed"),
+    (
+        "enum-x-dist",
+        "base:\n  data: {x_dist: uniform}\n",
+        "base.data.x_dist",
+        "allowed: isotropic, anisotropic, mixture, low_dim, heavy_tailed",
+    ),
     ("enum-noise", "base:\n  data: {noise: laplace}\n", "base.data.noise", "allowed: gaussian, heteroscedastic, student_t, outliers"),
     ("unknown-sampler-name", "base: {run_samplers: [sgld, nuts]}\n", "base.run_samplers.1", f"allowed: {ALL_SAMPLERS}"),
     ("experiment-name", "experiments:\n  'a b': {}\n", "experiments", "allowed: names matching"),
@@ -67,23 +87,72 @@ CATALOGUE = [
     ("sweep-repeated-seed", "sweep:\n  axes: {model.depth: [1]}\n  seeds: [0, 0]\n", "sweep.seeds", "allowed: distinct values"),
     ("sweep-mode", "sweep:\n  axes: {model.depth: [1]}\n  mode: random\n", "sweep.mode", "allowed: one_at_a_time, grid"),
     ("sweep-unknown-axis", "sweep:\n  axes: {model.dpth: [1]}\n", "sweep.axes.model.dpth", "allowed: model.depth"),
-    ("sweep-bad-value", "sweep:\n  axes: {samplers.sgld.step_size: [-1]}\n",
-     "sweep[samplers.sgld.step_size=-1_s0].samplers.sgld.step_size", "allowed: values > 0"),
-    ("sweep-name-clash", "experiments: {base_s0: {}}\nsweep:\n  axes: {model.depth: [1]}\n", "experiments.base_s0", "allowed: any other name"),
+    (
+        "sweep-bad-value",
+        "sweep:\n  axes: {samplers.sgld.step_size: [-1]}\n",
+        "sweep[samplers.sgld.step_size=-1_s0].samplers.sgld.step_size",
+        "allowed: values > 0",
+    ),
+    (
+        "sweep-name-clash",
+        "experiments: {base_s0: {}}\nsweep:\n  axes: {model.depth: [1]}\n",
+        "experiments.base_s0",
+        "allowed: any other name",
+    ),
     # duplicate keys (YAML loaders silently keep the last)
     ("duplicate-experiment", "experiments:\n  a: {}\n  a: {seed: 1}\n", "experiments.a", "allowed: each key once per mapping"),
-    ("duplicate-nested-key", SGLD % "step_size: 1.0e-5, step_size: 2.0e-5", "base.samplers.sgld.step_size", "allowed: each key once per mapping"),
+    (
+        "duplicate-nested-key",
+        SGLD % "step_size: 1.0e-5, step_size: 2.0e-5",
+        "base.samplers.sgld.step_size",
+        "allowed: each key once per mapping",
+    ),
     # constraints between keys, on every resolved experiment
-    ("cross-widths-vs-depth", "base:\n  model: {depth: 2, widths: [4, 4, 4]}\n", "base.model.widths", "allowed: a list of 2 (model.depth) integers"),
-    ("cross-teacher-widths", "base:\n  data:\n    teacher: {depth: 1, widths: [4, 4]}\n", "base.data.teacher.widths", "allowed: a list of 1"),
-    ("cross-manifold-vs-in-dim", "base:\n  data: {x_dist: low_dim, in_dim: 4, manifold_dim: 8}\n", "base.data.manifold_dim", "allowed: 1..4"),
-    ("cross-training-batch", "base:\n  data: {n: 100}\n  training: {batch_size: 101}\n", "base.training.batch_size", "allowed: 1..100 or null"),
-    ("cross-sampler-batch", "base:\n  data: {n: 100}\n  samplers:\n    sgld: {batch_size: 101}\n", "base.samplers.sgld.batch_size", "allowed: 1..100"),
+    (
+        "cross-widths-vs-depth",
+        "base:\n  model: {depth: 2, widths: [4, 4, 4]}\n",
+        "base.model.widths",
+        "allowed: a list of 2 (model.depth) integers",
+    ),
+    (
+        "cross-teacher-widths",
+        "base:\n  data:\n    teacher: {depth: 1, widths: [4, 4]}\n",
+        "base.data.teacher.widths",
+        "allowed: a list of 1",
+    ),
+    (
+        "cross-manifold-vs-in-dim",
+        "base:\n  data: {x_dist: low_dim, in_dim: 4, manifold_dim: 8}\n",
+        "base.data.manifold_dim",
+        "allowed: 1..4",
+    ),
+    (
+        "cross-training-batch",
+        "base:\n  data: {n: 100}\n  training: {batch_size: 101}\n",
+        "base.training.batch_size",
+        "allowed: 1..100 or null",
+    ),
+    (
+        "cross-sampler-batch",
+        "base:\n  data: {n: 100}\n  samplers:\n    sgld: {batch_size: 101}\n",
+        "base.samplers.sgld.batch_size",
+        "allowed: 1..100",
+    ),
     ("cross-burn-in", SGLD % "steps: 100, burn_in: 100", "base.samplers.sgld.burn_in", "allowed: 0..steps − 2 = 98"),
     ("cross-draws", SGLD % "steps: 100, burn_in: 0, eval_every: 60", "base.samplers.sgld.eval_every", "allowed: 1..50"),
-    ("cross-no-localisation", "base:\n  posterior: {gamma: null, prior_radius: null}\n", "base.posterior", "allowed: a number >= 0 for gamma"),
+    (
+        "cross-no-localisation",
+        "base:\n  posterior: {gamma: null, prior_radius: null}\n",
+        "base.posterior",
+        "allowed: a number >= 0 for gamma",
+    ),
     ("cross-radius-ignored", "base:\n  posterior: {prior_radius: 5}\n", "base.posterior.prior_radius", "set gamma: null"),
-    ("cross-in-experiment", "experiments:\n  a:\n    samplers:\n      hmc: {steps: 10, burn_in: 9}\n", "experiments.a.samplers.hmc.burn_in", "allowed: 0..steps − 2 = 8"),
+    (
+        "cross-in-experiment",
+        "experiments:\n  a:\n    samplers:\n      hmc: {steps: 10, burn_in: 9}\n",
+        "experiments.a.samplers.hmc.burn_in",
+        "allowed: 0..steps − 2 = 8",
+    ),
     ("cross-in-sweep", "sweep:\n  axes: {data.n: [64]}\n", "sweep[data.n=64_s0].samplers.sgld.batch_size", "allowed: 1..64"),
 ]
 CLI_CASES = ["unknown-top", "unknown-sampler-name", "duplicate-experiment", "cross-in-sweep"]
@@ -117,7 +186,7 @@ def test_rejected_naming_key_path_and_allowed_values(tmp_path, text, path, allow
     assert msg.startswith(f"config error at {path}: "), msg
     assert "; allowed" in msg, msg
     for words in (allowed,) if isinstance(allowed, str) else allowed:
-        assert words in msg[msg.index("; allowed"):], msg
+        assert words in msg[msg.index("; allowed") :], msg
     assert "\n" not in msg
 
 
@@ -132,10 +201,14 @@ def test_cli_prints_the_same_line_first_and_starts_no_job(tmp_path, case):
     assert "Job stats" not in res.stdout and "Traceback" not in res.stdout and not (tmp_path / "wd/results").exists()
 
 
-@pytest.mark.parametrize("text,message", [
-    ("base:\n  model: {depth: [\n", "Config file is not valid JSON or YAML"),
-    ("- a\n- b\n", "Config file must be given as JSON or YAML with keys at top level"),
-], ids=["yaml-syntax", "not-a-mapping"])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("base:\n  model: {depth: [\n", "Config file is not valid JSON or YAML"),
+        ("- a\n- b\n", "Config file must be given as JSON or YAML with keys at top level"),
+    ],
+    ids=["yaml-syntax", "not-a-mapping"],
+)
 def test_snakemake_rejects_unreadable_files_without_a_traceback(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)

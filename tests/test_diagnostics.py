@@ -46,13 +46,20 @@ def test_wnv_is_variance_times_work():
 
 
 def test_sampler_summary_counts_divergences_through_thinning():
-    stats = xr.Dataset({"is_divergent": (("chain", "draw"), [[0.0, 0.5], [0.25, 0.0]]),
-                        "acceptance_rate": (("chain", "draw"), [[0.8, 0.9], [0.7, 1.0]])})
+    stats = xr.Dataset(
+        {
+            "is_divergent": (("chain", "draw"), [[0.0, 0.5], [0.25, 0.0]], {"counts": "divergences"}),
+            "acceptance_rate": (("chain", "draw"), [[0.8, 0.9], [0.7, 1.0]], {"spread": 1}),
+        }
+    )
     tuning = xr.Dataset({"step_size": (("chain",), [0.1, 0.3])})
     out = diagnostics.sampler_summary(stats, tuning, eval_every=4)
     assert out["divergences"] == 3  # (0.5 + 0.25) x 4 steps per draw
     assert out["acceptance_rate_mean"] == pytest.approx(0.85)
+    assert out["acceptance_rate_sd"] == pytest.approx(np.std([0.8, 0.9, 0.7, 1.0]))  # declared spread
+    assert "is_divergent_sd" not in out and out["is_divergent_mean"] == pytest.approx(0.1875)
     assert out["tuned_step_size_mean"] == pytest.approx(0.2)
+    assert diagnostics.counted_flags(stats, out) == {"divergences": 3}
 
 
 def healthy():
@@ -61,9 +68,14 @@ def healthy():
 
 def status(loss, loss_star=0.5, divergences=0.0, erm_converged=True):
     est = llc.estimate(loss, loss_star, 10.0)
-    return diagnostics.health_status(est, ess_tail=diagnostics.tail_ess(loss), divergences=divergences,
-                                     frac_below_L0=diagnostics.fraction_below(loss, loss_star),
-                                     erm_converged=erm_converged, thresholds=THRESHOLDS)
+    return diagnostics.health_status(
+        est,
+        ess_tail=diagnostics.tail_ess(loss),
+        counts={"divergences": divergences},
+        frac_below_L0=diagnostics.fraction_below(loss, loss_star),
+        erm_converged=erm_converged,
+        thresholds=THRESHOLDS,
+    )
 
 
 def test_health_is_quiet_on_healthy_chains():

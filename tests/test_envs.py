@@ -15,7 +15,9 @@ def _norm(name: str) -> str:
 
 def test_conda_env_pins_every_direct_dependency_at_its_locked_version():
     locked = {_norm(p["name"]): p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
-    direct = [re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    direct = [
+        re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
     env = yaml.safe_load((ROOT / "envs/llcbench.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     pins = {}

@@ -18,8 +18,19 @@ def _kill_during_first_sampler(wd, timeout=300):
     running (set up, compiling or sampling). Returns that job's run ID and the files
     present at that moment (path -> mtime)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    cmd = [sys.executable, "-m", "snakemake", "--directory", str(wd), "-s", str(wd / "Snakefile"),
-           "--cores", "2", "--configfile", str(TINY)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--directory",
+        str(wd),
+        "-s",
+        str(wd / "Snakefile"),
+        "--cores",
+        "2",
+        "--configfile",
+        str(TINY),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + timeout
     try:

@@ -7,9 +7,10 @@ import time
 import yaml
 
 from conftest import TINY, job_counts, job_outputs, snakemake
-from llcbench.config import build_plan, resolve_experiments
+from llcbench.config import resolve_experiments
+from llcbench.plan import build_plan
 
-DOWNSTREAM_OF_ONE_RUN = {"llc": 1, "plot_run": 1, "aggregate": 1, "plot_sweep": 1, "all": 1}
+DOWNSTREAM = {"llc": 1, "aggregate": 1, "plot_sweep": 1, "all": 1}  # of one sampler run, less its plotting job
 
 
 def variant(tmp_path, edit) -> tuple[str, dict]:
@@ -44,7 +45,7 @@ def test_changing_one_sgld_setting_reruns_only_that_sgld_job(tiny_run, tmp_path)
     wd, _ = tiny_run
     path, config = variant(tmp_path, lambda c: c["experiments"]["b"]["samplers"]["sgld"].update(step_size=3e-4))
     out = dry_run(wd, path)
-    assert job_counts(out) == {"sample": 1, "plot_sampler_stats": 1, **DOWNSTREAM_OF_ONE_RUN}  # + SGLD's MALA figure
+    assert job_counts(out) == {"sample": 1, "plot_run_sgld": 1, **DOWNSTREAM}
     new_id = build_plan(resolve_experiments(config)).experiments["b"]["runs"]["sgld"]
     assert job_outputs(out, "sample") == [f"results/runs/{new_id}/trace.nc"]
 
@@ -54,8 +55,18 @@ def test_changing_the_seed_of_one_experiment_reruns_its_chain_only(tiny_run, tmp
     path, config = variant(tmp_path, lambda c: c["experiments"]["b"].update(seed=1))
     out = dry_run(wd, path)
     # b's whole chain (data, ERM, its three samplers and their plots); nothing of a
-    assert job_counts(out) == {"data": 1, "erm": 1, "sample": 3, "llc": 3, "plot_run": 3, "plot_sampler_stats": 3,
-                               "aggregate": 1, "plot_sweep": 1, "all": 1}
+    assert job_counts(out) == {
+        "data": 1,
+        "erm": 1,
+        "sample": 3,
+        "llc": 3,
+        "plot_run_sgld": 1,
+        "plot_run_hmc": 1,
+        "plot_run_mclmc": 1,
+        "aggregate": 1,
+        "plot_sweep": 1,
+        "all": 1,
+    }
     b = build_plan(resolve_experiments(config)).experiments["b"]
     assert sorted(job_outputs(out, "sample")) == sorted(f"results/runs/{r}/trace.nc" for r in b["runs"].values())
 
@@ -73,6 +84,6 @@ def test_editing_one_sampler_module_reruns_only_that_samplers_jobs(tiny_run):
     finally:
         source.write_text(text)
         os.utime(source, (before.st_atime, before.st_mtime))
-    assert job_counts(out) == {"sample": 1, "plot_sampler_stats": 1, **DOWNSTREAM_OF_ONE_RUN}
+    assert job_counts(out) == {"sample": 1, "plot_run_hmc": 1, **DOWNSTREAM}
     assert all("/hmc-" in p for p in job_outputs(out, "sample"))
     assert "Nothing to be done" in dry_run(wd, str(TINY))  # restored: back to a no-op

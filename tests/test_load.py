@@ -7,7 +7,15 @@ from conftest import ROOT, job_counts, snakemake
 
 
 def test_load_sweep_plans_200_runs_on_shared_data(tmp_path):
-    res = snakemake(tmp_path, "results/llc_sweep_results.csv", "-n", "--cores", "2",
-                    "--configfile", str(ROOT / "tests/configs/load.yaml"), snakefile=ROOT / "Snakefile")
+    res = snakemake(
+        tmp_path,
+        "results/llc_sweep_results.csv",
+        "-n",
+        "--cores",
+        "2",
+        "--configfile",
+        str(ROOT / "tests/configs/load.yaml"),
+        snakefile=ROOT / "Snakefile",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert job_counts(res.stdout + res.stderr) == {"data": 1, "erm": 1, "sample": 200, "llc": 200, "aggregate": 1}

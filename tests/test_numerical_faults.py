@@ -6,25 +6,34 @@ by test_sampler_health and test_workflow."""
 
 import logging
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 from conftest import ROOT, snakemake
-from llcbench import aggregate, diagnostics, io, llc, plots, stages
-from llcbench.config import build_plan, resolve_experiments
-from llcbench.samplers import hmc
-from llcbench.samplers.driver import reject_degenerate_tuning
+from llcbench import aggregate, diagnostics, files, llc, plots
+from llcbench.config import resolve_experiments
+from llcbench.plan import build_plan
+from llcbench.samplers import Tuned, hmc
+from llcbench.stages.data import make_data
+from llcbench.stages.erm import train_erm
+from llcbench.stages.estimate import estimate_llc
+from llcbench.stages.sample import run_sampler
 
 HEALTH = {"rhat_max": 1.05, "ess_min": 100}
 
 
 def plan_for(**data):
     """The plan of one experiment on a tiny MLP, running HMC only (never compiled here)."""
-    base = {"run_samplers": ["hmc"], "data": {"n": 64, "in_dim": 2, "teacher": {"depth": 1, "widths": [2]}, **data},
-            "model": {"depth": 1, "widths": [4]}, "training": {"steps": 20},
-            "samplers": {"hmc": {"chains": 2, "steps": 20, "adapt_steps": 10, "num_integration_steps": 2}}}
+    base = {
+        "run_samplers": ["hmc"],
+        "data": {"n": 64, "in_dim": 2, "teacher": {"depth": 1, "widths": [2]}, **data},
+        "model": {"depth": 1, "widths": [4]},
+        "training": {"steps": 20},
+        "samplers": {"hmc": {"chains": 2, "steps": 20, "adapt_steps": 10, "num_integration_steps": 2}},
+    }
     exps = resolve_experiments({"base": base})
     return exps["default"], build_plan(exps)
 
@@ -34,11 +43,11 @@ def run_stages(tmp_path, settings, plan):
     e = plan.experiments["default"]
     run_id = e["runs"]["hmc"]
     paths = {k: str(tmp_path / f"{k}.nc") for k in ("data", "erm", "trace", "llc")}
-    stages.make_data(plan.data[e["data_id"]], paths["data"])
-    stages.train_erm(plan.erm[e["erm_id"]], paths["data"], paths["erm"])
-    stages.run_sampler(plan.runs[run_id], run_id, paths["data"], paths["erm"], paths["trace"])
-    stages.estimate_llc(paths["trace"], paths["llc"], str(tmp_path / "summary.md"), HEALTH)
-    return paths, aggregate.sweep_row("default", settings, run_id, paths["llc"])
+    make_data(plan.data[e["data_id"]], paths["data"])
+    train_erm(plan.erm[e["erm_id"]], paths["data"], paths["erm"])
+    run_sampler(plan.runs[run_id], run_id, paths["data"], paths["erm"], paths["trace"])
+    estimate_llc(paths["trace"], paths["llc"], str(tmp_path / "summary.md"), HEALTH)
+    return paths, aggregate.sweep_row("default", settings, run_id, paths["llc"], ["acceptance_rate_mean", "divergences"])
 
 
 def warnings_of(caplog, stage):
@@ -55,7 +64,7 @@ def test_nonfinite_data_gives_status_and_nan_not_a_crash(tmp_path, caplog):
     assert bad > 0 and data.attrs["nonfinite_rows"] == bad
     assert row["status"] == f"data_nonfinite: {bad} of 64 rows have a non-finite x or y"
     assert np.isnan(row["llc"]) and np.isnan(row["llc_se"]) and row["chains_used"] == 0
-    assert np.isnan(io.open_dataset(paths["erm"])["w_star"].values).all()  # no training on inf
+    assert np.isnan(files.open_dataset(paths["erm"])["w_star"].values).all()  # no training on inf
     for stage in ("data: data_nonfinite", "erm: data_nonfinite", "hmc: data_nonfinite", "hmc: llc = nan"):
         assert warnings_of(caplog, stage), stage
 
@@ -63,20 +72,33 @@ def test_nonfinite_data_gives_status_and_nan_not_a_crash(tmp_path, caplog):
 def test_degenerate_tuning_writes_a_nan_run_with_status(tmp_path, caplog, monkeypatch):
     settings, plan = plan_for()
 
-    def degenerate(posterior, s, key, chains):  # what window adaptation returns when it collapses
-        reject_degenerate_tuning("HMC window adaptation", step_size=np.array([0.1, 0.0]))
+    build = hmc.build
 
-    monkeypatch.setattr(hmc, "prepare", degenerate)
+    def collapsing(**kw):  # what window adaptation returns when it collapses: a zero step size
+        algorithm = build(**kw)
+
+        def tune(key, posterior):
+            state, tuned = algorithm.tune(key, posterior)
+            return state, Tuned({**tuned.params, "step_size": jnp.zeros_like(tuned.params["step_size"])}, tuned.grads)
+
+        return algorithm._replace(tune=tune)
+
+    monkeypatch.setattr(hmc, "build", collapsing)
     with caplog.at_level(logging.WARNING):
         paths, row = run_stages(tmp_path, settings, plan)
-    reason = "HMC window adaptation returned a degenerate step_size (1 of 2 entries zero, negative or non-finite)"
+    reason = "hmc tuning returned a degenerate step_size (2 of 2 entries zero, negative or non-finite)"
     # training.steps = 20 leaves w* unconverged: that flag still reaches the status
     assert row["status"] == f"tuning_failed: {reason};erm_not_converged"
     assert np.isnan(row["llc"]) and np.isnan(row["grad_evals_tuning_fde"]) and row["sampling_seconds"] == 0
     assert warnings_of(caplog, "hmc: tuning_failed") and warnings_of(caplog, "w* is not a converged minimum")
     # every per-run figure is still drawn (they are outputs of the workflow's `all`)
-    dt, est = io.open_datatree(paths["trace"]), io.open_dataset(paths["llc"])
-    for name, fn in (("trace", plots.loss_trace), ("acf", plots.loss_acf), ("theta", plots.theta_rank), ("acc", plots.acceptance)):
+    dt, est = files.open_datatree(paths["trace"]), files.open_dataset(paths["llc"])
+    for name, fn in (
+        ("trace", plots.loss_trace),
+        ("acf", plots.loss_acf),
+        ("theta", plots.theta_rank),
+        ("acc", lambda dt, path: plots.sampler_stat(dt, "acceptance_rate", path)),
+    ):
         fn(dt, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 0
     plots.running_llc(est, tmp_path / "running.png")
@@ -86,27 +108,31 @@ def test_degenerate_tuning_writes_a_nan_run_with_status(tmp_path, caplog, monkey
 def test_unconverged_erm_is_flagged_and_logged(tmp_path, caplog):
     settings, plan = plan_for()
     e = plan.experiments["default"]
-    stages.make_data(plan.data[e["data_id"]], tmp_path / "data.nc")
+    make_data(plan.data[e["data_id"]], tmp_path / "data.nc")
     with caplog.at_level(logging.WARNING):
-        stages.train_erm({**plan.erm[e["erm_id"]], "training": {**settings["training"], "grad_tol": 1e-12}},
-                         tmp_path / "data.nc", tmp_path / "erm.nc")
-    erm = io.open_dataset(tmp_path / "erm.nc")
+        train_erm(
+            {**plan.erm[e["erm_id"]], "training": {**settings["training"], "grad_tol": 1e-12}}, tmp_path / "data.nc", tmp_path / "erm.nc"
+        )
+    erm = files.open_dataset(tmp_path / "erm.nc")
     assert erm.attrs["converged"] == 0 and erm.attrs["grad_norm"] > 1e-12
     assert warnings_of(caplog, "w* is not a converged minimum")
 
 
 def status(loss, **kw):
     est = llc.estimate(loss, 0.5, 10.0)
-    args = {"ess_tail": diagnostics.tail_ess(loss), "divergences": 0.0, "frac_below_L0": 0.0, "erm_converged": True, "thresholds": HEALTH}
+    args = {"ess_tail": diagnostics.tail_ess(loss), "counts": {}, "frac_below_L0": 0.0, "erm_converged": True, "thresholds": HEALTH}
     return diagnostics.health_status(est, **{**args, **kw})
 
 
-@pytest.mark.parametrize("failure,erm_converged,expected", [
-    ("tuning_failed: x", True, "tuning_failed: x"),
-    ("tuning_failed: x", False, "tuning_failed: x;erm_not_converged"),
-    ("data_nonfinite: 3 of 64 rows", False, "data_nonfinite: 3 of 64 rows"),  # the ERM never ran: its flag is moot
-    ("erm_nonfinite: w*", False, "erm_nonfinite: w*"),
-])
+@pytest.mark.parametrize(
+    "failure,erm_converged,expected",
+    [
+        ("tuning_failed: x", True, "tuning_failed: x"),
+        ("tuning_failed: x", False, "tuning_failed: x;erm_not_converged"),
+        ("data_nonfinite: 3 of 64 rows", False, "data_nonfinite: 3 of 64 rows"),  # the ERM never ran: its flag is moot
+        ("erm_nonfinite: w*", False, "erm_nonfinite: w*"),
+    ],
+)
 def test_a_failure_replaces_the_chain_flags(failure, erm_converged, expected):
     nan = np.full((2, 50), np.nan)
     assert status(nan, erm_converged=erm_converged).startswith("diverged: all chains")
@@ -117,13 +143,13 @@ def test_diverged_erm_gives_erm_nonfinite(tmp_path):
     settings, plan = plan_for()
     e = plan.experiments["default"]
     run_id = e["runs"]["hmc"]
-    stages.make_data(plan.data[e["data_id"]], tmp_path / "data.nc")
-    stages.train_erm(plan.erm[e["erm_id"]], tmp_path / "data.nc", tmp_path / "erm.nc")
-    erm = io.open_dataset(tmp_path / "erm.nc")
+    make_data(plan.data[e["data_id"]], tmp_path / "data.nc")
+    train_erm(plan.erm[e["erm_id"]], tmp_path / "data.nc", tmp_path / "erm.nc")
+    erm = files.open_dataset(tmp_path / "erm.nc")
     erm["w_star"][:] = np.nan  # what a blown-up optimiser leaves
-    io.write_netcdf(erm, tmp_path / "erm.nc")
-    stages.run_sampler(plan.runs[run_id], run_id, tmp_path / "data.nc", tmp_path / "erm.nc", tmp_path / "trace.nc")
-    assert io.open_datatree(tmp_path / "trace.nc").attrs["failure"].startswith("erm_nonfinite")
+    files.write_netcdf(erm, tmp_path / "erm.nc")
+    run_sampler(plan.runs[run_id], run_id, tmp_path / "data.nc", tmp_path / "erm.nc", tmp_path / "trace.nc")
+    assert files.open_datatree(tmp_path / "trace.nc").attrs["failure"].startswith("erm_nonfinite")
 
 
 NONFINITE = """

@@ -6,11 +6,23 @@ from llcbench import plots
 
 def table(**extra):
     h = [1e-6, 1e-5, 1e-4, 1e-3]
-    return pd.DataFrame({
-        "experiment": [f"e{i}" for i in range(4)], "sampler": "sgld", "llc": [5.0, 5.1, 5.6, np.nan],
-        "llc_se": [0.3, 0.1, 0.05, np.nan], "mala_accept_mean": [0.99, 0.95, 0.6, np.nan],
-        "chains_diverged": [0, 0, 1, 4], "chains": 4, "wnv_time": [1.0, 0.5, 0.2, np.nan],
-        "wnv_grad": [10.0, 5.0, 2.0, np.nan], "true_llc": np.nan, "sweep_axis": "grid", plots.STEP_SIZE_AXIS: h, **extra})
+    return pd.DataFrame(
+        {
+            "experiment": [f"e{i}" for i in range(4)],
+            "sampler": "sgld",
+            "llc": [5.0, 5.1, 5.6, np.nan],
+            "llc_se": [0.3, 0.1, 0.05, np.nan],
+            "mala_accept_mean": [0.99, 0.95, 0.6, np.nan],
+            "chains_diverged": [0, 0, 1, 4],
+            "chains": 4,
+            "wnv_time": [1.0, 0.5, 0.2, np.nan],
+            "wnv_grad": [10.0, 5.0, 2.0, np.nan],
+            "true_llc": np.nan,
+            "sweep_axis": "grid",
+            plots.STEP_SIZE_AXIS: h,
+            **extra,
+        }
+    )
 
 
 def test_step_size_calibration_figure_is_written(tmp_path):

@@ -20,8 +20,14 @@ print(json.dumps({{"xla": os.environ["XLA_FLAGS"], "omp": os.environ["OMP_NUM_TH
 
 def _job(tmp_path, threads, cache):
     env = {"PATH": "/usr/bin:/bin"}  # no XLA_FLAGS or JAX_* from the test process
-    out = subprocess.run([sys.executable, "-c", JOB.format(threads=threads, cache=cache), str(tmp_path / "job.log")],
-                         capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", JOB.format(threads=threads, cache=cache), str(tmp_path / "job.log")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=env,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -59,6 +65,7 @@ def test_one_thread_job_uses_one_core(tmp_path):
     """XLA's CPU client ignores the old `intra_op_parallelism_threads` flag and, unlimited,
     runs this loop on every core (CPU/wall ≈ 1.9 on 2 cores, measured). A one-thread job
     must not exceed one core; 1.3 leaves room for interpreter and compiler threads."""
-    out = subprocess.run([sys.executable, "-c", BUSY], capture_output=True, text=True, check=True, cwd=tmp_path,
-                         env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", BUSY], capture_output=True, text=True, check=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}
+    )
     assert float(out.stdout.strip().splitlines()[-1]) < 1.3

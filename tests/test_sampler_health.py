@@ -8,17 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from llcbench import llc
-from llcbench.samplers import load, minibatch
-from llcbench.samplers.driver import sample
+from llcbench.samplers import instantiate, minibatch
+from llcbench.samplers.driver import run_chains
 from llcbench.samplers.sgld import preconditioned_step
 from test_samplers_quadratic import SETTINGS
+from test_samplers_quadratic import run as run_settings
 
 
 def run(post, name, **overrides):
-    s = {**SETTINGS[name], **overrides}
-    prepared = load(name.removesuffix("_rmsprop")).prepare(post, s, jax.random.key(1), s["chains"])
-    return sample(prepared, post, jax.random.key(2), steps=s["steps"], burn_in=s["burn_in"],
-                  eval_every=s["eval_every"], loss_star=0.0, projection_seed=0)
+    return run_settings(post, name, {**SETTINGS[name], **overrides})
 
 
 def test_preconditioner_of_one_is_plain_blackjax_sgld(quadratic):
@@ -32,7 +30,9 @@ def test_preconditioner_of_one_is_plain_blackjax_sgld(quadratic):
     np.testing.assert_allclose(ours, plain, rtol=1e-6, atol=1e-7)  # same key, same arithmetic
     # noise scales with sqrt(h G): G = 4 doubles the noise and quadruples the drift
     zero = jnp.zeros_like(w)
-    np.testing.assert_allclose(preconditioned_step(key, w, zero, 4.0, 1e-4) - w, 2 * (preconditioned_step(key, w, zero, 1.0, 1e-4) - w), atol=1e-6)  # float32 rounding of w + δ
+    np.testing.assert_allclose(
+        preconditioned_step(key, w, zero, 4.0, 1e-4) - w, 2 * (preconditioned_step(key, w, zero, 1.0, 1e-4) - w), atol=1e-6
+    )  # float32 rounding of w + δ
 
 
 def test_adam_sgld_bias_is_a_documented_heuristic_that_shrinks_with_the_step(quadratic):
@@ -48,8 +48,7 @@ def test_adam_sgld_bias_is_a_documented_heuristic_that_shrinks_with_the_step(qua
 
 def test_mala_acceptance_flags_step_sizes(quadratic):
     post, _ = quadratic
-    accept = {h: np.nanmean(run(post, "sgld", step_size=h, steps=3_000, burn_in=500).stats["mala_accept"])
-              for h in (1e-6, 1e-5, 3e-4)}
+    accept = {h: np.nanmean(run(post, "sgld", step_size=h, steps=3_000, burn_in=500).stats["mala_accept"]) for h in (1e-6, 1e-5, 3e-4)}
     # h = 1e-6 is a near-exact diffusion step: accepted almost always. h = 3e-4 sits
     # near the stability limit h·a_max ≈ 2 of this target: MALA rejects about half.
     assert accept[1e-6] > 0.95
@@ -77,12 +76,27 @@ def test_a_blowing_up_step_freezes_chains_and_yields_nan(quadratic):
 
 def test_one_diverged_chain_is_excluded_not_averaged(quadratic):
     post, _ = quadratic
-    s = SETTINGS["sgld"]
-    prepared = load("sgld").prepare(post, {**s, "steps": 2_000, "burn_in": 200}, jax.random.key(1), 4)
-    w0, pstate = prepared.states
-    w0 = w0.at[2, 0].set(jnp.nan)  # chain 2 is broken from the start
-    trace = sample(prepared._replace(states=(w0, pstate)), post, jax.random.key(2), steps=2_000, burn_in=200,
-                   eval_every=10, loss_star=0.0, projection_seed=0)
+    spec, algorithm = instantiate("sgld", SETTINGS["sgld"])
+
+    def init(key, posterior):  # chain 2 is broken from the start
+        state = algorithm.init(key, posterior)
+        broken = jnp.all(jax.random.key_data(key) == jax.random.key_data(keys[2]))
+        return state._replace(position=jnp.where(broken, state.position.at[0].set(jnp.nan), state.position))
+
+    keys = jax.random.split(jax.random.split(jax.random.key(2))[0], 4)  # the chain keys run_chains hands to init
+    trace = run_chains(
+        "sgld",
+        algorithm._replace(init=init),
+        spec,
+        post,
+        jax.random.key(2),
+        chains=4,
+        steps=2_000,
+        burn_in=200,
+        eval_every=10,
+        loss_star=0.0,
+        projection_seed=0,
+    )
     assert trace.diverged_step.tolist()[2] >= 0 and [trace.diverged_step[i] for i in (0, 1, 3)] == [-1, -1, -1]
     est = llc.estimate(trace.loss, 0.0, post.nbeta)
     assert est.chains_used == 3 and np.isfinite(est.llc)

@@ -11,11 +11,22 @@ import jax
 import pytest
 
 from llcbench import llc
-from llcbench.samplers import load
-from llcbench.samplers.driver import sample
+from llcbench.samplers import instantiate
+from llcbench.samplers.driver import run_chains
 
-SGLD = {"chains": 4, "steps": 30_000, "burn_in": 3_000, "eval_every": 10, "step_size": 1e-5, "batch_size": 200,
-        "precond": "none", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "bias_correction": True}
+SGLD = {
+    "chains": 4,
+    "steps": 30_000,
+    "burn_in": 3_000,
+    "eval_every": 10,
+    "step_size": 1e-5,
+    "batch_size": 200,
+    "precond": "none",
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "bias_correction": True,
+}
 SETTINGS = {
     # h·a_max/2 ≈ 1e-5·2·2000·~2/2 ≈ 0.04 at the stiffest direction: SGLD's
     # discretisation inflates that direction's variance by ~2%, less on average.
@@ -26,17 +37,69 @@ SETTINGS = {
     "sgld_rmsprop": {**SGLD, "precond": "rmsprop", "step_size": 5e-4, "eps": 1.0},
     # SGHMC's BlackJAX update is explicit Euler: its bias grows with h·√a_max (measured
     # +26% at h = 1e-3, +5% at 2e-4, +2% at 1e-4 here), so h = 1e-4 with 40 updates a step.
-    "sghmc": {"chains": 4, "steps": 8_000, "burn_in": 1_000, "eval_every": 5, "step_size": 1e-4, "batch_size": 200,
-              "num_integration_steps": 40, "alpha": 10.0},
+    "sghmc": {
+        "chains": 4,
+        "steps": 8_000,
+        "burn_in": 1_000,
+        "eval_every": 5,
+        "step_size": 1e-4,
+        "batch_size": 200,
+        "num_integration_steps": 40,
+        "alpha": 10.0,
+    },
     # The thermostat absorbs the minibatch noise: h·√a_max ≈ 0.27 is accurate (+0.5% measured).
     "sgnht": {"chains": 4, "steps": 30_000, "burn_in": 3_000, "eval_every": 10, "step_size": 3e-3, "batch_size": 200, "alpha": 10.0},
-    "adjusted_mclmc": {"chains": 4, "steps": 2_000, "burn_in": 0, "eval_every": 1, "tune_steps": 1_000,
-                       "initial_step_size": 0.05, "target_accept": 0.9, "diagonal_preconditioning": True},
-    "hmc": {"chains": 4, "steps": 1_500, "burn_in": 0, "eval_every": 1, "adapt_steps": 500,
-            "num_integration_steps": 8, "initial_step_size": 0.01, "target_accept": 0.8},
-    "mclmc": {"chains": 4, "steps": 6_000, "burn_in": 0, "eval_every": 2, "tune_steps": 2_000,
-              "initial_step_size": 0.05, "desired_energy_var": 5e-4, "diagonal_preconditioning": True},
+    "adjusted_mclmc": {
+        "chains": 4,
+        "steps": 2_000,
+        "burn_in": 0,
+        "eval_every": 1,
+        "tune_steps": 1_000,
+        "initial_step_size": 0.05,
+        "target_accept": 0.9,
+        "diagonal_preconditioning": True,
+    },
+    "hmc": {
+        "chains": 4,
+        "steps": 1_500,
+        "burn_in": 0,
+        "eval_every": 1,
+        "adapt_steps": 500,
+        "num_integration_steps": 8,
+        "initial_step_size": 0.01,
+        "target_accept": 0.8,
+    },
+    "mclmc": {
+        "chains": 4,
+        "steps": 6_000,
+        "burn_in": 0,
+        "eval_every": 2,
+        "tune_steps": 2_000,
+        "initial_step_size": 0.05,
+        "desired_energy_var": 5e-4,
+        "diagonal_preconditioning": True,
+    },
 }
+
+
+def run(post, name, settings, key=1):
+    """Tune and run sampler ``name`` (``<builtin>`` or ``<builtin>_<variant>``) with
+    ``settings`` on ``post`` through the workflow's driver."""
+    sampler = name.split("_rmsprop")[0]
+    spec, algorithm = instantiate(sampler, settings)
+    return run_chains(
+        sampler,
+        algorithm,
+        spec,
+        post,
+        jax.random.key(key),
+        chains=settings["chains"],
+        steps=settings["steps"],
+        burn_in=settings["burn_in"],
+        eval_every=settings["eval_every"],
+        loss_star=0.0,
+        projection_seed=0,
+    )
 
 
 @pytest.mark.parametrize("name", list(SETTINGS))
@@ -44,9 +107,7 @@ def test_sampler_recovers_quadratic_learning_coefficient(quadratic, name):
     post, exact = quadratic
     s = SETTINGS[name]
     assert abs(exact - post.d / 2) < 0.01  # the target really is d/2 here
-    prepared = load(name.removesuffix("_rmsprop")).prepare(post, s, jax.random.key(1), s["chains"])
-    trace = sample(prepared, post, jax.random.key(2), steps=s["steps"], burn_in=s["burn_in"],
-                   eval_every=s["eval_every"], loss_star=0.0, projection_seed=0)
+    trace = run(post, name, s)
     est = llc.estimate(trace.loss, 0.0, post.nbeta)
     assert est.chains_diverged == 0
     assert est.rhat < 1.05

@@ -48,15 +48,22 @@ def test_quick_preset_through_slurm_equals_local_run(tmp_path):
     # exactly the README's command (plus a hard kill: the plugin ignores SIGTERM when it hangs)
     res = subprocess.run(
         ["timeout", "-s", "KILL", "1500", sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", QUICK],
-        cwd=cluster, capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+        cwd=cluster,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
     )
     wall = time.perf_counter() - t0
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-5000:]
     run_uuid = re.search(r"SLURM run ID: (\S+)", out).group(1)
     remote = sum(n for rule, n in job_counts(out).items() if rule in ("data", "erm", "sample"))
-    acct = subprocess.run(["sacct", "-X", "-n", "-P", "--name", run_uuid, "--format", "JobID,State,AllocCPUS,Elapsed"],
-                          capture_output=True, text=True, check=True).stdout.split()
+    acct = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "--name", run_uuid, "--format", "JobID,State,AllocCPUS,Elapsed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     print(f"SLURM quick preset: {wall:.0f} s wall, sacct:\n" + "\n".join(acct))
     assert len(acct) == remote > 0 and all(line.split("|")[1] == "COMPLETED" for line in acct), acct
 

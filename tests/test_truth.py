@@ -38,8 +38,17 @@ def test_two_layers_agree_with_reduced_rank_regression_in_every_case():
             lam, m = dln_learning_coefficient([M, H, N], r)
             want, want_m = reduced_rank_regression(M, H, N, r)
             assert lam == pytest.approx(float(want), abs=1e-12) and m == want_m, (M, H, N, r)
-            key = ("M+H<N+r" if M + H < N + r else "N+H<M+r" if N + H < M + r else "M+N<H+r" if M + N < H + r
-                   else "even" if (M + H + N + r) % 2 == 0 else "odd")
+            key = (
+                "M+H<N+r"
+                if M + H < N + r
+                else "N+H<M+r"
+                if N + H < M + r
+                else "M+N<H+r"
+                if M + N < H + r
+                else "even"
+                if (M + H + N + r) % 2 == 0
+                else "odd"
+            )
             cases[key] += 1
     assert min(cases.values()) > 10, cases  # every branch of the 2005 theorem was compared
 
@@ -180,8 +189,11 @@ def test_assess_flags_each_broken_assumption():
 
 
 def test_teacher_rank_and_aligned_training_are_checked_in_the_config():
-    dln = {"data": {"in_dim": 6, "out_dim": 7, "teacher": {"activation": "identity", "rank": 2}},
-           "model": {"depth": 2, "widths": [5, 4], "activation": "identity", "bias": False}, "training": {"method": "aligned"}}
+    dln = {
+        "data": {"in_dim": 6, "out_dim": 7, "teacher": {"activation": "identity", "rank": 2}},
+        "model": {"depth": 2, "widths": [5, 4], "activation": "identity", "bias": False},
+        "training": {"method": "aligned"},
+    }
     assert resolve_experiments({"base": dln})["default"]["data"]["teacher"]["rank"] == 2
     bad = [
         ({"data": {"teacher": {"activation": "relu"}}}, "data.teacher.rank"),
@@ -198,12 +210,19 @@ def test_teacher_rank_and_aligned_training_are_checked_in_the_config():
 
 
 def test_sweep_plot_draws_the_analytic_value_over_its_experiment():
-    table = pd.DataFrame({"experiment": ["dln", "dln", "relu"], "sampler": ["hmc", "sgld", "hmc"],
-                          "llc": [15.8, 16.3, 40.0], "llc_se": [0.2, 0.3, 1.0], "true_llc": [16.0, 16.0, np.nan]})
+    table = pd.DataFrame(
+        {
+            "experiment": ["dln", "dln", "relu"],
+            "sampler": ["hmc", "sgld", "hmc"],
+            "llc": [15.8, 16.3, 40.0],
+            "llc_se": [0.2, 0.3, 1.0],
+            "true_llc": [16.0, 16.0, np.nan],
+        }
+    )
     fig, ax = plt.subplots()
     plots._llc_panel(ax, table, "experiment", ["hmc", "sgld"])
     marks = [c for c in ax.collections if c.get_label() == "analytic λ"]
     assert len(marks) == 1
-    (start, end), = [seg[:, 0] for seg in marks[0].get_segments()]
+    ((start, end),) = [seg[:, 0] for seg in marks[0].get_segments()]
     assert [seg[0, 1] for seg in marks[0].get_segments()] == [16.0] and start < 0 < end < 1  # over "dln" only
     plt.close(fig)

@@ -2,39 +2,47 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
-from llcbench import io
+from llcbench import files
+from llcbench.plan import canonical_json, draw_count
 
-# Columns in order; later issues append, never rename.
-COLUMNS = [
-    "experiment", "run_id", "sampler", "llc", "llc_se", "ess", "rhat", "L0", "n", "d", "beta", "nbeta", "gamma",
-    "activation", "depth", "widths", "x_dist", "noise", "loss", "seed", "chains", "draws", "sampling_seconds",
-    "grad_evals_fde", "status", "chains_used", "chains_diverged", "tuning_seconds", "compile_seconds",
-    "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm", "data_id", "erm_id",
-    "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0", "acceptance_rate_mean",
-    "energy_change_mean", "energy_change_sd", "mala_accept_mean", "dtype",
-    "true_llc", "true_llc_multiplicity", "rel_error",
-]
+# Columns every row has, in order; the sampler statistics' columns follow (``stat_columns``),
+# then the sweep's. Columns are appended, never renamed.
+COLUMNS = (
+    "experiment run_id sampler llc llc_se ess rhat L0 n d beta nbeta gamma activation depth widths x_dist noise loss seed "
+    "chains draws sampling_seconds grad_evals_fde status chains_used chains_diverged tuning_seconds compile_seconds "
+    "grad_evals_tuning_fde grad_evals_sampling_fde erm_grad_norm data_id erm_id wnv_time wnv_grad ess_tail frac_below_L0 "
+    "dtype true_llc true_llc_multiplicity rel_error"
+).split()
+# Columns copied from the attributes of a run's llc.nc.
+RUN_ATTRS = (
+    "sampler llc llc_se ess rhat L0 n d beta nbeta gamma sampling_seconds grad_evals_fde status chains_used chains_diverged "
+    "tuning_seconds compile_seconds grad_evals_tuning_fde grad_evals_sampling_fde erm_grad_norm wnv_time wnv_grad ess_tail "
+    "frac_below_L0 dtype true_llc true_llc_multiplicity rel_error"
+).split()
 
 
-def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str) -> dict:
-    """One CSV row for ``experiment``'s run ``run_id`` (``settings`` = resolved experiment)."""
-    llc = io.open_dataset(llc_path)
-    a, run = llc.attrs, io.settings_of(llc)
+def stat_columns(specs) -> list[str]:
+    """The CSV columns of the sampler statistics declared by ``specs`` (SamplerSpecs):
+    ``<stat>_mean`` for each, ``<stat>_sd`` where declared, and each counted flag."""
+    cols = []
+    for spec in specs:
+        for stat in spec.stats:
+            cols += [f"{stat.name}_mean"] + [f"{stat.name}_sd"] * stat.spread + [stat.counts] * bool(stat.counts)
+    return list(dict.fromkeys(cols))
+
+
+def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str, stats: list[str]) -> dict:
+    """One CSV row for ``experiment``'s run ``run_id`` (``settings`` = resolved experiment;
+    ``stats``: the sampler-statistic columns, NaN where this run's sampler has none)."""
+    llc = files.open_dataset(llc_path)
+    a, run = llc.attrs, files.settings_of(llc)
     return {
         "experiment": experiment,
         "run_id": run_id,
-        "sampler": a["sampler"],
-        **{k: a[k] for k in ("llc", "llc_se", "ess", "rhat", "L0", "n", "d", "beta", "nbeta", "gamma", "sampling_seconds",
-                             "grad_evals_fde", "status", "chains_used", "chains_diverged", "tuning_seconds",
-                             "compile_seconds", "grad_evals_tuning_fde", "grad_evals_sampling_fde", "erm_grad_norm",
-                             "wnv_time", "wnv_grad", "ess_tail", "divergences", "frac_below_L0",
-                             "true_llc", "true_llc_multiplicity", "rel_error")},
-        **{k: a.get(k, float("nan")) for k in ("acceptance_rate_mean", "energy_change_mean", "energy_change_sd", "mala_accept_mean")},
-        "dtype": a["dtype"],
+        **{k: a[k] for k in RUN_ATTRS},
+        **{k: a.get(k, float("nan")) for k in stats},
         "activation": settings["model"]["activation"],
         "depth": settings["model"]["depth"],
         "widths": "x".join(map(str, run["layer_sizes"][1:-1])),
@@ -42,8 +50,8 @@ def sweep_row(experiment: str, settings: dict, run_id: str, llc_path: str) -> di
         "noise": settings["data"]["noise"],
         "loss": settings["loss"]["kind"],
         "seed": settings["seed"],
-        "chains": run["settings"]["chains"],
-        "draws": (run["settings"]["steps"] - run["settings"]["burn_in"]) // run["settings"]["eval_every"],
+        "chains": run["sampler_settings"]["chains"],
+        "draws": draw_count(*(run["sampler_settings"][k] for k in ("steps", "burn_in", "eval_every"))),
         "data_id": run["data_id"],
         "erm_id": run["erm_id"],
         "sweep_axis": settings.get("sweep_axis", ""),
@@ -56,24 +64,18 @@ def _cell(value):
     return "x".join(map(str, value)) if isinstance(value, list) else value
 
 
-def sweep_table(experiments: dict, llc_paths: dict[str, str]) -> pd.DataFrame:
+def sweep_table(experiments: dict, llc_paths: dict[str, str], stats: list[str]) -> pd.DataFrame:
     """``experiments``: name -> {"settings", "runs": {sampler: run_id}} (from the
-    plan); ``llc_paths``: run_id -> path of its llc.nc."""
+    plan); ``llc_paths``: run_id -> path of its llc.nc; ``stats``: ``stat_columns``."""
     rows = [
-        sweep_row(name, e["settings"], run_id, llc_paths[run_id])
-        for name, e in experiments.items()
-        for run_id in e["runs"].values()
+        sweep_row(name, e["settings"], run_id, llc_paths[run_id], stats) for name, e in experiments.items() for run_id in e["runs"].values()
     ]
     axes = list(dict.fromkeys(a for e in experiments.values() for a in e["settings"].get("sweep_values", {})))
-    return pd.DataFrame(rows, columns=COLUMNS + ["sweep_axis"] + axes)
+    return pd.DataFrame(rows, columns=COLUMNS + stats + ["sweep_axis"] + axes)
 
 
 def index_table(ids: dict[str, dict]) -> pd.DataFrame:
     """Every content ID with its kind and the canonical JSON of its settings;
     ``ids``: kind ("experiment", "data", "erm", "run") -> {id: settings}."""
-    rows = [
-        {"id": i, "kind": kind, "settings_json": json.dumps(s, sort_keys=True)}
-        for kind, table in ids.items()
-        for i, s in table.items()
-    ]
+    rows = [{"id": i, "kind": kind, "settings_json": canonical_json(s)} for kind, table in ids.items() for i, s in table.items()]
     return pd.DataFrame(rows, columns=["id", "kind", "settings_json"])

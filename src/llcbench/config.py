@@ -1,25 +1,22 @@
-"""Configuration: schema validation with defaults, experiment expansion, and
-content-addressed IDs. Pure Python (no JAX), imported by the Snakefile.
-
-IDs nest: ``data_id`` hashes the seed and data settings; ``erm_id`` hashes the
-data ID with the model, loss and training settings; a run ID is
-``<sampler>-<hash>`` over the ERM ID, the posterior and that sampler's settings.
-Hashes are SHA-256 over canonical JSON (sorted keys), never Python's ``hash()``.
-"""
+"""Configuration: schema validation with defaults, samplers from outside the
+package, cross-key checks, experiment expansion (listed experiments, sweeps). Pure
+Python (no JAX), imported by the Snakefile; the job plan is ``llcbench.plan``."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import itertools
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import jsonschema
 import yaml
 
+from llcbench import samplers
 from llcbench.model import layer_sizes
+from llcbench.plan import build_plan, draw_count
+from llcbench.samplers.spec import ContractError, SamplerSpec, build_parameters, read_spec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -131,23 +128,37 @@ def _cross_checks(where: str, e: dict) -> None:
     m, d, p = e["model"], e["data"], e["posterior"]
     t, n = d["teacher"], d["n"]
     if m["widths"] is not None and len(m["widths"]) != m["depth"]:
-        raise ConfigError(f"{at}.model.widths: {m['widths']} has {len(m['widths'])} entries but model.depth is {m['depth']}; allowed: a list of {m['depth']} (model.depth) integers >= 1, or null")
+        raise ConfigError(
+            f"{at}.model.widths: {m['widths']} has {len(m['widths'])} entries but model.depth is {m['depth']}; allowed: a list of {m['depth']} (model.depth) integers >= 1, or null"
+        )
     if len(t["widths"]) != t["depth"]:
-        raise ConfigError(f"{at}.data.teacher.widths: {t['widths']} has {len(t['widths'])} entries but data.teacher.depth is {t['depth']}; allowed: a list of {t['depth']} (data.teacher.depth) integers >= 1")
+        raise ConfigError(
+            f"{at}.data.teacher.widths: {t['widths']} has {len(t['widths'])} entries but data.teacher.depth is {t['depth']}; allowed: a list of {t['depth']} (data.teacher.depth) integers >= 1"
+        )
     if d["x_dist"] == "low_dim" and d["manifold_dim"] > d["in_dim"]:
-        raise ConfigError(f"{at}.data.manifold_dim: {d['manifold_dim']} exceeds data.in_dim = {d['in_dim']}, so the inputs are not low-dimensional; allowed: 1..{d['in_dim']}")
+        raise ConfigError(
+            f"{at}.data.manifold_dim: {d['manifold_dim']} exceeds data.in_dim = {d['in_dim']}, so the inputs are not low-dimensional; allowed: 1..{d['in_dim']}"
+        )
     if p["gamma"] is None and p["prior_radius"] is None:
-        raise ConfigError(f"{at}.posterior: gamma and prior_radius are both null; allowed: a number >= 0 for gamma, or gamma: null with a prior_radius > 0")
+        raise ConfigError(
+            f"{at}.posterior: gamma and prior_radius are both null; allowed: a number >= 0 for gamma, or gamma: null with a prior_radius > 0"
+        )
     if p["gamma"] is not None and p["prior_radius"] is not None:
-        raise ConfigError(f"{at}.posterior.prior_radius: {p['prior_radius']} would be ignored, since gamma = {p['gamma']} is set; allowed: null, or set gamma: null to use prior_radius")
+        raise ConfigError(
+            f"{at}.posterior.prior_radius: {p['prior_radius']} would be ignored, since gamma = {p['gamma']} is set; allowed: null, or set gamma: null to use prior_radius"
+        )
     if e["training"]["batch_size"] is not None and e["training"]["batch_size"] > n:
         raise ConfigError(f"{at}.training.batch_size: {e['training']['batch_size']} exceeds data.n = {n}; allowed: 1..{n} or null")
     for s in e["run_samplers"]:
         st = e["samplers"][s]
         if st["burn_in"] > st["steps"] - 2:
-            raise ConfigError(f"{at}.samplers.{s}.burn_in: {st['burn_in']} leaves fewer than 2 of steps = {st['steps']} for draws; allowed: 0..steps − 2 = {st['steps'] - 2}")
-        if (st["steps"] - st["burn_in"]) // st["eval_every"] < 2:
-            raise ConfigError(f"{at}.samplers.{s}.eval_every: {st['eval_every']} leaves fewer than 2 draws after burn-in; allowed: 1..{(st['steps'] - st['burn_in']) // 2}")
+            raise ConfigError(
+                f"{at}.samplers.{s}.burn_in: {st['burn_in']} leaves fewer than 2 of steps = {st['steps']} for draws; allowed: 0..steps − 2 = {st['steps'] - 2}"
+            )
+        if draw_count(st["steps"], st["burn_in"], st["eval_every"]) < 2:
+            raise ConfigError(
+                f"{at}.samplers.{s}.eval_every: {st['eval_every']} leaves fewer than 2 draws after burn-in; allowed: 1..{(st['steps'] - st['burn_in']) // 2}"
+            )
         if "batch_size" in st and st["batch_size"] > n:
             raise ConfigError(f"{at}.samplers.{s}.batch_size: {st['batch_size']} exceeds data.n = {n}; allowed: 1..{n}")
     _dln_checks(at, e)
@@ -160,20 +171,32 @@ def _dln_checks(at: str, e: dict) -> None:
     m, d, t = e["model"], e["data"], e["data"]["teacher"]
     narrowest = min(d["in_dim"], d["out_dim"], *t["widths"])
     if t["rank"] is not None and t["activation"] != "identity":
-        raise ConfigError(f"{at}.data.teacher.rank: a rank applies to linear teachers only, but data.teacher.activation is {t['activation']}; allowed: null, or data.teacher.activation: identity")
+        raise ConfigError(
+            f"{at}.data.teacher.rank: a rank applies to linear teachers only, but data.teacher.activation is {t['activation']}; allowed: null, or data.teacher.activation: identity"
+        )
     if t["rank"] is not None and t["rank"] > narrowest:
-        raise ConfigError(f"{at}.data.teacher.rank: {t['rank']} exceeds the teacher's narrowest layer ({narrowest}); allowed: 0..{narrowest} or null")
+        raise ConfigError(
+            f"{at}.data.teacher.rank: {t['rank']} exceeds the teacher's narrowest layer ({narrowest}); allowed: 0..{narrowest} or null"
+        )
     if e["training"]["method"] != "aligned":
         return
-    needs = {"model.activation": (m["activation"], "identity"), "model.bias": (m["bias"], False),
-             "data.teacher.activation": (t["activation"], "identity"), "loss.kind": (e["loss"]["kind"], "mse")}
+    needs = {
+        "model.activation": (m["activation"], "identity"),
+        "model.bias": (m["bias"], False),
+        "data.teacher.activation": (t["activation"], "identity"),
+        "loss.kind": (e["loss"]["kind"], "mse"),
+    }
     for key, (value, wanted) in needs.items():
         if value != wanted:
-            raise ConfigError(f"{at}.training.method: aligned builds a deep-linear-network w*, but {key} is {value}; allowed: optax, or {key}: {str(wanted).lower()}")
+            raise ConfigError(
+                f"{at}.training.method: aligned builds a deep-linear-network w*, but {key} is {value}; allowed: optax, or {key}: {str(wanted).lower()}"
+            )
     rank = narrowest if t["rank"] is None else t["rank"]
     hidden = layer_sizes(d["in_dim"], d["out_dim"], m["depth"], m["widths"], m["target_params"])[1:-1]
     if rank > min(hidden):
-        raise ConfigError(f"{at}.model.widths: the narrowest hidden width {min(hidden)} cannot hold the teacher's rank {rank} (training.method: aligned); allowed: hidden widths >= {rank}")
+        raise ConfigError(
+            f"{at}.model.widths: the narrowest hidden width {min(hidden)} cannot hold the teacher's rank {rank} (training.method: aligned); allowed: hidden widths >= {rank}"
+        )
 
 
 def _leaf_paths(d: dict, prefix: str = "") -> list[str]:
@@ -224,8 +247,11 @@ def sweep_experiments(sweep: dict, base: dict) -> dict[str, dict]:
             override: dict = {"seed": seed}
             for path, v in values.items():
                 override = deep_merge(override, _nested(path, v))
-            out[f"{stem}_s{seed}"] = {"override": override, "sweep_axis": label,
-                                      "sweep_values": {a: values.get(a, _lookup(base, a)) for a in axes}}
+            out[f"{stem}_s{seed}"] = {
+                "override": override,
+                "sweep_axis": label,
+                "sweep_values": {a: values.get(a, _lookup(base, a)) for a in axes},
+            }
     return out
 
 
@@ -235,35 +261,145 @@ def _lookup(settings: dict, path: str):
     return settings
 
 
-def resolve_experiments(config: dict, schema: dict | None = None) -> dict[str, dict]:
+class SamplerEntry(NamedTuple):
+    """A sampler the config can run: ``module`` is None for a built-in, else the plug-in's
+    module setting; ``file`` its source; ``spec`` its declaration."""
+
+    module: str | None
+    file: Path
+    spec: SamplerSpec
+
+
+def builtin_samplers(schema: dict | None = None) -> list[str]:
+    """Names of the built-in samplers: the blocks under ``samplers`` in the schema, in order."""
+    return list((schema or load_schema())["$defs"]["samplers"]["properties"])
+
+
+def _plugin_error(at: str, what: str) -> ConfigError:
+    return ConfigError(
+        f"config error at {at}: {what}; allowed: a module importable from the working directory (my_pkg.my_sampler) "
+        "or a path to a .py file, meeting the sampler contract of llcbench.samplers"
+    )
+
+
+def _plugin_entry(at: str, block: dict) -> SamplerEntry:
+    module = block.get("module")
+    if not isinstance(module, str) or not module:
+        raise ConfigError(
+            f"config error at {at}.module: {module!r} is not a module name; allowed: a dotted module name or a path to a .py file"
+        )
+    try:
+        path = samplers.module_file("", module)
+        spec = read_spec(path)
+    except (ImportError, ContractError) as err:
+        raise _plugin_error(f"{at}.module", f"cannot use {module!r} ({err})") from None
+    if spec.settings_schema is None:
+        raise _plugin_error(f"{at}.module", f"{module!r} declares no settings_schema in its SPEC")
+    return SamplerEntry(module, path, spec)
+
+
+def _validate_plugin(at: str, block: dict, schema: dict, entry: SamplerEntry) -> dict:
+    """``block`` (a plug-in's settings) validated against its declared schema, defaults
+    filled, ``source_sha256`` added; its keys must be the parameters of its ``build``."""
+    block_schema = {
+        "$defs": schema["$defs"],
+        "type": "object",
+        "additionalProperties": False,
+        "allOf": [{"$ref": "#/$defs/chain_settings"}],
+        "required": list(samplers.CHAIN_SETTINGS),
+        "properties": {**{k: {} for k in samplers.CHAIN_SETTINGS}, **entry.spec.settings_schema, "module": {"type": "string"}},
+    }
+    block = copy.deepcopy(block)
+    _check(block_schema, block, at)
+    params = build_parameters(entry.file)
+    own = sorted(k for k in block if k not in samplers.CHAIN_SETTINGS + samplers.PLUGIN_KEYS)
+    if params is not None and sorted(params) != own:
+        raise _plugin_error(f"{at}.module", f"build() of {entry.module!r} takes {sorted(params)} but its settings are {own}")
+    block["source_sha256"] = hashlib.sha256(entry.file.read_bytes()).hexdigest()
+    return block
+
+
+def _validate_experiment(schema: dict, settings: dict, where: str, registry: dict) -> dict:
+    """``settings`` (an experiment, whole or partial) validated with defaults filled. Blocks
+    under ``samplers`` that are not built-ins must name a ``module`` (a plug-in); each is
+    validated against the schema its module declares and recorded in ``registry``."""
+    settings = copy.deepcopy(settings)
+    blocks = settings.get("samplers")
+    plugins = {}
+    if isinstance(blocks, dict):
+        builtins = builtin_samplers(schema)
+        for name in [k for k in blocks if k not in builtins]:
+            at = f"{where}.samplers.{name}"
+            if not isinstance(blocks[name], dict) or "module" not in blocks[name]:
+                raise ConfigError(
+                    f"config error at {where}.samplers: unknown key {name!r}; allowed keys: {', '.join(builtins)}, "
+                    "or a sampler of your own: a block with a module key"
+                )
+            entry = _plugin_entry(at, blocks[name])
+            known = registry.get(name)
+            if known is not None and known.module != entry.module:
+                raise ConfigError(
+                    f"config error at {at}.module: {entry.module!r}, but sampler {name!r} is {known.module!r} elsewhere; "
+                    "allowed: one module per sampler name"
+                )
+            registry[name] = entry
+            plugins[name] = _validate_plugin(at, blocks.pop(name), schema, entry)
+    _check({"$defs": schema["$defs"], **schema["$defs"]["experiment"]}, settings, where)
+    if plugins:
+        settings["samplers"].update(plugins)
+    return settings
+
+
+def _check_run_samplers(where: str, e: dict) -> None:
+    known = list(e["samplers"])
+    for i, name in enumerate(e["run_samplers"]):
+        if name not in known:
+            raise ConfigError(
+                f"config error at {where}.run_samplers.{i}: unknown sampler {name!r}; allowed: {', '.join(known)} "
+                "(or a block of your own under samplers with a module key)"
+            )
+
+
+def resolve_experiments(config: dict, schema: dict | None = None, registry: dict | None = None) -> dict[str, dict]:
     """Validate ``config`` and return experiment name -> complete settings
     (``base`` merged with the experiment's overrides, defaults filled in). A
     ``sweep`` block adds generated experiments (and replaces the implicit
-    ``default`` one); their settings carry ``sweep_axis`` and ``sweep_values``."""
+    ``default`` one); their settings carry ``sweep_axis`` and ``sweep_values``.
+    Plug-in samplers found on the way are added to ``registry`` (name -> SamplerEntry)."""
     schema = schema or load_schema()
+    registry = {} if registry is None else registry
     user_listed_experiments = "experiments" in config
     config = coerce_scalars(config)
     _check({**schema, "properties": {**schema["properties"], "base": {"type": "object"}}}, config, "")
-    experiment_schema = {"$defs": schema["$defs"], **schema["$defs"]["experiment"]}
     base = config.get("base", {})
-    filled_base = copy.deepcopy(base)
-    _check(experiment_schema, filled_base, "base")
+    filled_base = _validate_experiment(schema, base, "base", registry)
     generated = sweep_experiments(config["sweep"], filled_base) if "sweep" in config else {}
     listed = config["experiments"] if user_listed_experiments or not generated else {}
     for name in sorted(set(listed) & set(generated)):
-        raise ConfigError(f"config error at experiments.{name}: the sweep generates an experiment of the same name; allowed: any other name")
+        raise ConfigError(
+            f"config error at experiments.{name}: the sweep generates an experiment of the same name; allowed: any other name"
+        )
     out = {}
     for name, gen in {**{n: {"override": o} for n, o in listed.items()}, **generated}.items():
         # Messages name where the settings came from: base alone, a listed experiment, or a sweep point.
         where = f"sweep[{name}]" if name in generated else f"experiments.{name}" if user_listed_experiments else "base"
-        _check(experiment_schema, copy.deepcopy(gen["override"]), where)
-        merged = deep_merge(base, gen["override"])
-        _check(experiment_schema, merged, where)
+        _validate_experiment(schema, gen["override"], where, registry)
+        merged = _validate_experiment(schema, deep_merge(base, gen["override"]), where, registry)
+        _check_run_samplers(where, merged)
         _cross_checks(where, merged)
         if "sweep_axis" in gen:
             merged["sweep_axis"], merged["sweep_values"] = gen["sweep_axis"], gen["sweep_values"]
         out[name] = merged
     return out
+
+
+def sampler_registry(plugins: dict, schema: dict | None = None) -> dict[str, SamplerEntry]:
+    """Every sampler a run of this config may name: the built-ins, then the ``plugins``
+    (name -> SamplerEntry) that ``resolve_experiments`` found."""
+    builtins = {
+        name: SamplerEntry(None, samplers.module_file(name), read_spec(samplers.module_file(name))) for name in builtin_samplers(schema)
+    }
+    return {**builtins, **plugins}
 
 
 def resolve_health(config: dict, schema: dict | None = None) -> dict:
@@ -293,65 +429,30 @@ def reject_duplicate_keys(path: str | Path) -> None:
             for key, value in node.value:
                 line = key.start_mark.line + 1
                 if key.value in seen:
-                    raise ConfigError(f"config error at {prefix}{key.value}: duplicate key {key.value!r} (lines {seen[key.value]} and {line} of {path}); "
-                                      "allowed: each key once per mapping")
+                    raise ConfigError(
+                        f"config error at {prefix}{key.value}: duplicate key {key.value!r} (lines {seen[key.value]} and {line} of {path}); "
+                        "allowed: each key once per mapping"
+                    )
                 seen[key.value] = line
                 stack.append((value, f"{prefix}{key.value}."))
 
 
-def check_config(config: dict, files=()) -> tuple[dict[str, dict], dict]:
+class CheckedConfig(NamedTuple):
+    experiments: dict[str, dict]  # name -> resolved settings
+    health: dict  # status thresholds
+    samplers: dict[str, SamplerEntry]  # every sampler the config may run, built-ins first
+
+
+def check_config(config: dict, files=()) -> CheckedConfig:
     """What the Snakefile runs before any job: no duplicate keys in the config
-    ``files`` Snakemake read, then the resolved experiments and health thresholds
-    of the merged ``config``. Raises ``ConfigError`` (one line) on the first problem."""
+    ``files`` Snakemake read, then the resolved experiments, health thresholds and
+    sampler registry of the merged ``config``. Raises ``ConfigError`` (one line) on
+    the first problem."""
     for path in files:
         reject_duplicate_keys(path)
-    return resolve_experiments(config), resolve_health(config)
-
-
-def content_id(obj) -> str:
-    """12 hex digits of SHA-256 over canonical JSON of ``obj``."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-@dataclass
-class Plan:
-    """Every job the config asks for, keyed by content ID. Settings dicts are the
-    exact ``params`` each rule passes to its script."""
-
-    data: dict[str, dict] = field(default_factory=dict)  # data_id -> settings
-    erm: dict[str, dict] = field(default_factory=dict)  # erm_id -> settings
-    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> settings
-    experiments: dict[str, dict] = field(default_factory=dict)  # name -> {"settings", "runs": {sampler: run_id}}
-
-
-def canonical(obj):
-    """``obj`` with every dict's keys sorted, recursively. Snakemake compares
-    ``params`` by their text, so equal settings must also print equally."""
-    return json.loads(json.dumps(obj, sort_keys=True))
-
-
-def build_plan(experiments: dict[str, dict]) -> Plan:
-    """Content-addressed jobs for resolved ``experiments``; identical settings
-    share one ID and so one job. All settings are canonical (sorted keys)."""
-    plan = Plan()
-    for name, e in ((n, canonical(e)) for n, e in experiments.items()):
-        data = {"seed": e["seed"], "data": e["data"]}
-        data_id = "d" + content_id(data)
-        plan.data[data_id] = data
-        sizes = layer_sizes(e["data"]["in_dim"], e["data"]["out_dim"], e["model"]["depth"], e["model"]["widths"], e["model"]["target_params"])
-        erm = {"data_id": data_id, "seed": e["seed"], "model": e["model"], "layer_sizes": sizes, "loss": e["loss"], "training": e["training"]}
-        erm_id = "e" + content_id(erm)
-        plan.erm[erm_id] = erm
-        runs = {}
-        for sampler in e["run_samplers"]:
-            run = {"erm_id": erm_id, "data_id": data_id, "seed": e["seed"], "model": e["model"], "layer_sizes": sizes,
-                   "loss": e["loss"], "posterior": e["posterior"], "sampler": sampler, "settings": e["samplers"][sampler]}
-            run_id = f"{sampler}-{content_id(run)}"
-            plan.runs[run_id] = run
-            runs[sampler] = run_id
-        plan.experiments[name] = {"settings": e, "data_id": data_id, "erm_id": erm_id, "runs": runs}
-    return plan
+    plugins: dict = {}
+    experiments = resolve_experiments(config, registry=plugins)
+    return CheckedConfig(experiments, resolve_health(config), sampler_registry(plugins))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,9 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             except yaml.YAMLError as err:
                 mark = getattr(err, "problem_mark", None)
                 where = f"{path} line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-                raise ConfigError(f"config error at {where}: not valid YAML ({getattr(err, 'problem', None) or err}); "
-                                  "allowed: YAML mappings (key: value), indented with spaces") from None
-        experiments, _ = check_config(config, [default, *files])
+                raise ConfigError(
+                    f"config error at {where}: not valid YAML ({getattr(err, 'problem', None) or err}); "
+                    "allowed: YAML mappings (key: value), indented with spaces"
+                ) from None
+        experiments = check_config(config, [default, *files]).experiments
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1

@@ -105,3 +105,14 @@ def make_dataset(seed: int, s: dict) -> Dataset:
     y = y_clean + sample_noise(k_noise, s, x, y_clean.shape)
     rank = numerical_rank(product) if t["activation"] == "identity" else -1
     return Dataset(x=x, y=y, y_clean=y_clean, teacher_w=teacher_w, teacher_sizes=sizes, teacher_rank=rank)
+
+
+def nonfinite_rows(x: np.ndarray, y: np.ndarray) -> int:
+    """Samples whose x (in_dim,) or y (out_dim,) holds a NaN or inf."""
+    return int((~(np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1))).sum())
+
+
+def failure(nonfinite: int, n: int) -> str:
+    """``data_nonfinite: <k> of <n> rows …`` when ``nonfinite`` > 0 rows of x or y hold NaN
+    or inf (nothing can be trained or sampled on them), else ''."""
+    return f"data_nonfinite: {nonfinite} of {n} rows have a non-finite x or y" if nonfinite else ""

@@ -47,22 +47,28 @@ def evolution(loss: np.ndarray, points: int = 20) -> dict[str, np.ndarray]:
 
 
 def sampler_summary(sample_stats: xr.Dataset, tuning: xr.Dataset, eval_every: int) -> dict[str, float]:
-    """Scalar summaries of the per-draw sampler statistics and the tuned parameters.
-    Statistics are window means over ``eval_every`` steps, so a divergence count is
-    the sum of the divergent fractions times ``eval_every``."""
+    """Scalar summaries of the sampler statistics (each variable's attributes say what it
+    is, see ``llcbench.samplers.spec.Stat``) and of the tuned parameters: ``<stat>_mean``
+    for every statistic, ``<stat>_sd`` where declared, the total of a counted statistic
+    under its flag name (a per-step 0/1 stored as window means over ``eval_every`` steps,
+    so the total is the sum of the means times ``eval_every``), ``tuned_<name>_mean``."""
     out: dict[str, float] = {}
-    for name in ("acceptance_rate", "mala_accept", "thermostat"):
-        if name in sample_stats:
-            out[f"{name}_mean"] = float(np.nanmean(sample_stats[name].values))
-    out["divergences"] = float(np.round(float(sample_stats["is_divergent"].sum()) * eval_every)) if "is_divergent" in sample_stats else 0.0
-    if "energy_change" in sample_stats:
-        e = sample_stats["energy_change"].values
-        out["energy_change_mean"] = float(np.nanmean(e))
-        out["energy_change_sd"] = float(np.nanstd(e))
+    for name, var in sample_stats.data_vars.items():
+        values = var.values
+        out[f"{name}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        if var.attrs.get("spread"):
+            out[f"{name}_sd"] = float(np.nanstd(values)) if np.isfinite(values).any() else float("nan")
+        if var.attrs.get("counts"):
+            out[var.attrs["counts"]] = float(np.round(np.nansum(values) * eval_every))
     for name in tuning.data_vars:
         if name != "diverged_step":
             out[f"tuned_{name}_mean"] = float(tuning[name].mean())
     return out
+
+
+def counted_flags(sample_stats: xr.Dataset, summary: dict[str, float]) -> dict[str, float]:
+    """Flag name -> total, for the counted statistics of ``sample_stats`` (totals from ``summary``)."""
+    return {var.attrs["counts"]: summary[var.attrs["counts"]] for var in sample_stats.data_vars.values() if var.attrs.get("counts")}
 
 
 def fraction_below(loss: np.ndarray, loss_star: float) -> float:
@@ -82,11 +88,20 @@ def wnv(llc_se: float, sampling_seconds: float, sampling_grads: float) -> dict[s
 UPSTREAM_FAILURES = ("data_nonfinite", "erm_nonfinite")  # the sampler never saw usable inputs
 
 
-def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac_below_L0: float,
-                  erm_converged: bool, thresholds: dict, failure: str = "") -> str:
+def health_status(
+    est: LLCEstimate,
+    *,
+    ess_tail: float,
+    counts: dict[str, float],
+    frac_below_L0: float,
+    erm_converged: bool,
+    thresholds: dict,
+    failure: str = "",
+) -> str:
     """``ok``, or every reason (``;``-separated) not to trust the estimate:
     diverged chains, R-hat above ``rhat_max``, bulk or tail ESS below ``ess_min``,
-    divergent transitions, most draws below L_n(w*) (w* not a minimum), λ̂ < 0, an
+    bad steps the sampler counted (``counts``: flag -> total, e.g. divergent
+    transitions), most draws below L_n(w*) (w* not a minimum), λ̂ < 0, an
     unconverged ERM. A run that could not sample has its ``failure`` instead of
     chain flags (``tuning_failed: …``, or an ``UPSTREAM_FAILURES`` one, which also
     makes the ERM flag moot)."""
@@ -95,13 +110,13 @@ def health_status(est: LLCEstimate, *, ess_tail: float, divergences: float, frac
     elif est.chains_used == 0:  # no draw to judge: only the ERM flag can still apply
         reasons = ["diverged: all chains non-finite"]
     else:
-        reasons = _chain_flags(est, ess_tail, divergences, frac_below_L0, thresholds)
+        reasons = _chain_flags(est, ess_tail, counts, frac_below_L0, thresholds)
     if not erm_converged and not failure.startswith(UPSTREAM_FAILURES):
         reasons.append("erm_not_converged")
     return ";".join(reasons) or "ok"
 
 
-def _chain_flags(est: LLCEstimate, ess_tail: float, divergences: float, frac_below_L0: float, thresholds: dict) -> list[str]:
+def _chain_flags(est: LLCEstimate, ess_tail: float, counts: dict[str, float], frac_below_L0: float, thresholds: dict) -> list[str]:
     reasons = []
     if est.chains_diverged:
         reasons.append(f"diverged: {est.chains_diverged} chain(s) non-finite, excluded")
@@ -110,8 +125,7 @@ def _chain_flags(est: LLCEstimate, ess_tail: float, divergences: float, frac_bel
     low = min(est.ess, ess_tail)
     if not low >= thresholds["ess_min"]:
         reasons.append(f"ess {np.floor(low):.0f} < {thresholds['ess_min']:g}")
-    if divergences > 0:
-        reasons.append(f"divergences: {divergences:.0f}")
+    reasons += [f"{flag}: {total:.0f}" for flag, total in counts.items() if total > 0]
     if frac_below_L0 > 0.5:
         reasons.append(f"w_star_not_minimum: {100 * frac_below_L0:.0f}% of draws below L0")
     if est.llc < 0:

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 
 from llcbench.model import factor_product, init_params
+from llcbench.posterior import EmpiricalLoss
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 LOG_POINTS = 200  # loss-trace points kept
@@ -43,9 +44,10 @@ def make_optimizer(settings: dict) -> optax.GradientTransformation:
     raise ValueError(f"training.optimizer: unknown {name!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
-def train(loss_fn, batch_loss_fn, x, y, sizes, settings: dict, seed: int, bias: bool = True) -> ERMResult:
-    """Minimise ``loss_fn(w)`` (full-batch L_n) from a fresh init, with minibatches of
-    ``settings['batch_size']`` rows (full batch when null) via ``batch_loss_fn(w, x, y)``."""
+def train(loss: EmpiricalLoss, sizes, settings: dict, seed: int, bias: bool = True) -> ERMResult:
+    """Minimise L_n = ``loss(w)`` from a fresh init, with minibatches of
+    ``settings['batch_size']`` rows (full batch when null) via ``loss.batch(w, x, y)``."""
+    loss_fn, batch_loss_fn, x, y = loss, loss.batch, loss.x, loss.y
     key = jax.random.fold_in(jax.random.key(seed), 1)
     k_init, k_batches = jax.random.split(key)
     w0 = init_params(k_init, sizes, bias=bias) * settings["init_scale"]
@@ -85,14 +87,15 @@ def train(loss_fn, batch_loss_fn, x, y, sizes, settings: dict, seed: int, bias: 
     )
 
 
-def aligned_dln(loss_fn, x, y, sizes, rank: int, seed: int) -> ERMResult:
+def aligned_dln(loss: EmpiricalLoss, sizes, rank: int, seed: int) -> ERMResult:
     """w* of a bias-free deep linear network in the deepest stratum, without training:
     the reduced-rank regression solution (the least-squares map truncated to ``rank``
     in the metric of the input covariance Σ̂ = xᵀx/n: whiten, truncate the SVD,
     unwhiten) factored with every layer of rank ``rank`` (``model.factor_product``).
     It minimises L_n (MSE) over products of rank ≤ ``rank``, so ∇L_n(w*) = 0 up to
-    rounding. ``x`` (n, in_dim), ``y`` (n, out_dim)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    rounding, on the data of ``loss``."""
+    loss_fn = loss
+    x, y = np.asarray(loss.x, np.float64), np.asarray(loss.y, np.float64)
     evals, evecs = np.linalg.eigh(x.T @ x / x.shape[0])
     evals = np.maximum(evals, evals.max() * 1e-12)
     root, inv_root = (evecs * evals**0.5) @ evecs.T, (evecs / evals**0.5) @ evecs.T
@@ -100,5 +103,10 @@ def aligned_dln(loss_fn, x, y, sizes, rank: int, seed: int) -> ERMResult:
     p_r = inv_root @ (u[:, :rank] * s[:rank]) @ vt[:rank]
     w = jnp.asarray(factor_product(p_r, sizes, rank, np.random.default_rng(seed), bias=False), jnp.float32)
     final_loss, grad = jax.value_and_grad(loss_fn)(w)
-    return ERMResult(w_star=np.asarray(w), loss_trace=np.array([float(final_loss)]), trace_step=np.array([0]),
-                     final_loss=float(final_loss), grad_norm=float(jnp.linalg.norm(grad)))
+    return ERMResult(
+        w_star=np.asarray(w),
+        loss_trace=np.array([float(final_loss)]),
+        trace_step=np.array([0]),
+        final_loss=float(final_loss),
+        grad_norm=float(jnp.linalg.norm(grad)),
+    )

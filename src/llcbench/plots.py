@@ -18,36 +18,30 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from llcbench import io  # noqa: E402
-
-SETTING_LABELS = {
-    "sgld": ("step_size", "batch_size", "precond"),
-    "hmc": ("num_integration_steps", "adapt_steps", "target_accept"),
-    "mclmc": ("tune_steps", "desired_energy_var"),
-    "adjusted_mclmc": ("tune_steps", "target_accept"),
-    "sghmc": ("step_size", "batch_size", "num_integration_steps", "alpha"),
-    "sgnht": ("step_size", "batch_size", "alpha"),
-}
+from llcbench import files  # noqa: E402
 
 
 def _save(fig, path) -> None:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    io.write_bytes(buf.getvalue(), path)
+    files.write_bytes(buf.getvalue(), path)
 
 
 def run_title(attrs: dict) -> str:
-    """Two lines naming the sampler, its main settings and the posterior."""
-    s = json.loads(attrs["settings_json"])["settings"]
-    keys = ("chains", "steps", "burn_in", "eval_every", "dtype", *SETTING_LABELS.get(attrs["sampler"], ()))
+    """Two lines naming the sampler, its main settings (the chain settings and the
+    sampler's ``title_settings``) and the posterior."""
+    s = json.loads(attrs["settings_json"])["sampler_settings"]
+    keys = ("chains", "steps", "burn_in", "eval_every", "dtype", *json.loads(attrs.get("title_settings", "[]")))
     settings = ", ".join(f"{k}={s[k]}" for k in keys if k in s)
-    return (f"{attrs['sampler'].upper()} ({settings})\n"
-            f"d={attrs['d']}, n={attrs['n']}, nβ={attrs['nbeta']:.4g}, γ={attrs['gamma']:.4g}, L0={attrs['L0']:.3g}")
+    return (
+        f"{attrs['sampler'].upper()} ({settings})\n"
+        f"d={attrs['d']}, n={attrs['n']}, nβ={attrs['nbeta']:.4g}, γ={attrs['gamma']:.4g}, L0={attrs['L0']:.3g}"
+    )
 
 
 def _draw_label(dt: xr.DataTree) -> str:
-    s = json.loads(dt.attrs["settings_json"])["settings"]
+    s = json.loads(dt.attrs["settings_json"])["sampler_settings"]
     return f"draw (one every {s['eval_every']} steps after {s['burn_in']} burn-in steps)"
 
 
@@ -75,8 +69,10 @@ def running_llc(llc_ds: xr.Dataset, path) -> None:
     ax.axhline(a["llc"], color="black", ls=":", lw=1)
     ax.set_xlabel("sampler step")
     ax.set_ylabel(r"running $\hat\lambda_t$ (dimensionless)")
-    ax.set_title(f"{run_title(a)}\nλ̂ = {a['llc']:.2f} ± {a['llc_se']:.2f}, R-hat {a['rhat']:.3f}, "
-                 f"ESS {a['ess']:.0f}, status: {a['status']}", fontsize=9)
+    ax.set_title(
+        f"{run_title(a)}\nλ̂ = {a['llc']:.2f} ± {a['llc_se']:.2f}, R-hat {a['rhat']:.3f}, ESS {a['ess']:.0f}, status: {a['status']}",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, ncol=3)
     ax.grid(alpha=0.3)
     _save(fig, path)
@@ -97,14 +93,17 @@ def loss_trace(dt: xr.DataTree, path) -> None:
 def loss_acf(dt: xr.DataTree, path) -> None:
     """ArviZ autocorrelation of L_n (lag in draws)."""
     pc = azp.plot_autocorr(dt, var_names=["L_n"], backend="matplotlib")
-    every = json.loads(dt.attrs["settings_json"])["settings"]["eval_every"]
+    every = json.loads(dt.attrs["settings_json"])["sampler_settings"]["eval_every"]
     _save(_arviz_figure(pc, "L_n autocorrelation\n" + run_title(dt.attrs), f"lag (draws; 1 draw = {every} steps)", "autocorrelation"), path)
 
 
 def loss_ess(dt: xr.DataTree, path) -> None:
     """ArviZ bulk and tail ESS of L_n as draws accumulate."""
     pc = azp.plot_ess_evolution(dt, var_names=["L_n"], backend="matplotlib")
-    _save(_arviz_figure(pc, "ESS of L_n as draws grow (bulk, tail; dashed: 400)\n" + run_title(dt.attrs), "draws per chain", "ESS (draws)"), path)
+    _save(
+        _arviz_figure(pc, "ESS of L_n as draws grow (bulk, tail; dashed: 400)\n" + run_title(dt.attrs), "draws per chain", "ESS (draws)"),
+        path,
+    )
 
 
 def loss_rhat(llc_ds: xr.Dataset, path) -> None:
@@ -144,36 +143,28 @@ def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> None:
     _save(fig, path)
 
 
-def _stat(dt: xr.DataTree, name: str) -> np.ndarray:
-    """Sampler statistic ``name`` (chain, draw); all NaN for a run that never sampled
-    (status ``tuning_failed`` or ``*_nonfinite``), whose trace has no statistics."""
+def sampler_stat(dt: xr.DataTree, name: str, path) -> None:
+    """Histogram per chain of the sampler statistic ``name`` (its meaning, from the
+    variable's attributes, in the title); empty for a run that never sampled (status
+    ``tuning_failed`` or ``*_nonfinite``), whose trace has no statistics."""
     stats = dt["sample_stats"]
-    return stats[name].values if name in stats.data_vars else np.full((dt["posterior"].sizes["chain"], dt["posterior"].sizes["draw"]), np.nan)
-
-
-def acceptance(dt: xr.DataTree, path) -> None:
-    """Histogram of Metropolis acceptance probabilities per chain (HMC, adjusted MCLMC)."""
-    acc = _stat(dt, "acceptance_rate")
-    _histogram(acc, "acceptance probability", f"{dt.attrs['sampler'].upper()} acceptance (mean {np.nanmean(acc):.3f})\n" + run_title(dt.attrs), path)
-
-
-def mala_acceptance(dt: xr.DataTree, path) -> None:
-    """Histogram of the MALA acceptance probability of SGLD proposals at each draw."""
-    acc = _stat(dt, "mala_accept")
-    _histogram(acc, "MALA acceptance probability of the SGLD proposal", f"SGLD step-size check (mean {np.nanmean(acc):.3f}; healthy ≈ 0.9)\n" + run_title(dt.attrs), path)
-
-
-def mclmc_energy(dt: xr.DataTree, path) -> None:
-    """Histogram of MCLMC energy changes per step."""
-    e = _stat(dt, "energy_change")
-    _histogram(e, "energy change per step (nats)", f"MCLMC energy change (sd {np.nanstd(e):.3g})\n" + run_title(dt.attrs), path)
+    if name in stats.data_vars:
+        values, meaning = stats[name].values, stats[name].attrs.get("meaning", name)
+    else:
+        values, meaning = (
+            np.full((dt["posterior"].sizes["chain"], dt["posterior"].sizes["draw"]), np.nan),
+            f"{name} (not recorded: no draws)",
+        )
+    finite = values[np.isfinite(values)]
+    spread = f"mean {finite.mean():.3g}, sd {finite.std():.3g}" if finite.size else "no finite values"
+    _histogram(values, name, f"{dt.attrs['sampler'].upper()}: {meaning}\n({spread})\n" + run_title(dt.attrs), path)
 
 
 def _sweep_axes(table: pd.DataFrame) -> list[str]:
     """The swept setting paths (columns after ``sweep_axis``), empty without a sweep."""
     if "sweep_axis" not in table or not table["sweep_axis"].fillna("").astype(str).str.len().any():
         return []
-    return list(table.columns[list(table.columns).index("sweep_axis") + 1:])
+    return list(table.columns[list(table.columns).index("sweep_axis") + 1 :])
 
 
 def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str]) -> None:
@@ -225,29 +216,28 @@ def sweep_wnv(table: pd.DataFrame, path) -> None:
     _save(fig, path)
 
 
-STEP_SIZE_AXIS = "samplers.sgld.step_size"
-
-
-def step_size_calibration(table: pd.DataFrame, path) -> None:
-    """SGLD runs of a step-size sweep: λ̂ ± SE, mean MALA acceptance (healthy ≈ 0.9)
-    and the fraction of diverged chains against the step size, to pick the largest
-    stable step."""
-    rows = table[table["sampler"] == "sgld"].sort_values(STEP_SIZE_AXIS)
-    h = rows[STEP_SIZE_AXIS].astype(float)
-    fig, axs = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+def step_size_calibration(table: pd.DataFrame, sampler: str, stats: dict[str, str], path) -> None:
+    """``sampler``'s runs of a sweep over ``samplers.<sampler>.step_size``: λ̂ ± SE, the
+    mean of each statistic in ``stats`` (CSV column -> meaning; e.g. SGLD's MALA
+    acceptance, healthy near 0.9) and the fraction of diverged chains against the step
+    size, to pick the largest stable step."""
+    axis = f"samplers.{sampler}.step_size"
+    rows = table[table["sampler"] == sampler].sort_values(axis)
+    h = rows[axis].astype(float)
+    fig, axs = plt.subplots(1, 2 + len(stats), figsize=(4.4 * (2 + len(stats)), 3.8), layout="constrained", squeeze=False)
+    axs = axs[0]
     axs[0].errorbar(h, rows["llc"], yerr=rows["llc_se"], fmt="o-", capsize=3)
     axs[0].set_ylabel(r"$\hat\lambda$ ± SE")
-    axs[1].plot(h, rows["mala_accept_mean"], "o-")
-    axs[1].axhline(0.9, color="green", ls="--", label="healthy ≈ 0.9")
-    axs[1].set_ylim(-0.02, 1.02)
-    axs[1].set_ylabel("mean MALA acceptance")
-    axs[1].legend(fontsize=8)
-    axs[2].plot(h, rows["chains_diverged"] / rows["chains"], "o-", color="red")
-    axs[2].set_ylim(-0.02, 1.02)
-    axs[2].set_ylabel("fraction of chains diverged")
+    for ax, (col, meaning) in zip(axs[1:], stats.items()):
+        ax.plot(h, rows[col], "o-")
+        ax.set_ylabel(col)
+        ax.set_title(meaning, fontsize=7, wrap=True)
+    axs[-1].plot(h, rows["chains_diverged"] / rows["chains"], "o-", color="red")
+    axs[-1].set_ylim(-0.02, 1.02)
+    axs[-1].set_ylabel("fraction of chains diverged")
     for ax in axs:
         ax.set_xscale("log")
-        ax.set_xlabel("SGLD step size h")
+        ax.set_xlabel(f"{sampler} step size")
         ax.grid(alpha=0.3)
-    fig.suptitle("SGLD step-size calibration: choose the largest step whose λ̂ is stable, acceptance ≈ 0.9 and no chain diverges", fontsize=10)
+    fig.suptitle(f"{sampler.upper()} step-size calibration: choose the largest step whose λ̂ is stable and no chain diverges", fontsize=10)
     _save(fig, path)

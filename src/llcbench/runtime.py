@@ -14,8 +14,11 @@ def thread_env(threads: int) -> dict[str, str]:
     CPU affinity mask, i.e. the whole machine); ``--xla_cpu_multi_thread_eigen``
     covers Eigen's own pool; the rest is for BLAS/OpenMP libraries."""
     threads = str(max(1, int(threads)))
-    return {"NPROC": threads, "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads != '1' else 'false'}",
-            **{var: threads for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    return {
+        "NPROC": threads,
+        "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads != '1' else 'false'}",
+        **{var: threads for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
 
 
 def setup_job(snakemake) -> logging.Logger:
@@ -46,6 +49,12 @@ def setup_job(snakemake) -> logging.Logger:
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = log_uncaught
-    log.info("rule %s, threads %s, NPROC=%s, XLA_FLAGS=%s, compile cache %s", snakemake.rule, threads, env["NPROC"], env["XLA_FLAGS"],
-             os.environ.get("JAX_COMPILATION_CACHE_DIR", "off"))
+    log.info(
+        "rule %s, threads %s, NPROC=%s, XLA_FLAGS=%s, compile cache %s",
+        snakemake.rule,
+        threads,
+        env["NPROC"],
+        env["XLA_FLAGS"],
+        os.environ.get("JAX_COMPILATION_CACHE_DIR", "off"),
+    )
     return log

@@ -9,9 +9,10 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def run_summary(attrs: dict) -> str:
+def run_summary(attrs: dict, sampler_keys: list[str]) -> str:
     """Markdown: estimate, diagnostics, cost, settings and versions of one run, from
-    the attributes of its llc.nc."""
+    the attributes of its llc.nc; ``sampler_keys`` are the attributes that summarise its
+    sampler statistics and tuning (``diagnostics.sampler_summary``), one row each."""
     a = attrs
     settings = json.loads(a["settings_json"])
     versions = json.loads(a["versions_json"])
@@ -30,12 +31,24 @@ def run_summary(attrs: dict) -> str:
         ("L_n(w*), mean L_n", f"{a['L0']:.6g}, {a['mean_loss']:.6g}"),
         ("draws below L_n(w*)", f"{100 * a['frac_below_L0']:.1f}%"),
         ("d, n, β, nβ, γ", f"{a['d']}, {a['n']}, {a['beta']:.5g}, {a['nbeta']:.5g}, {a['gamma']:.5g}"),
+        ("gradients", "minibatch (stochastic)" if a.get("minibatch") else "full batch"),
         ("sampling / tuning / compile seconds", f"{a['sampling_seconds']:.2f} / {a['tuning_seconds']:.2f} / {a['compile_seconds']:.2f}"),
         ("gradients (full-data equivalents): sampling / tuning", f"{a['grad_evals_sampling_fde']:.4g} / {a['grad_evals_tuning_fde']:.4g}"),
         ("WNV: λ²·s / λ²·gradients", f"{a['wnv_time']:.4g} / {a['wnv_grad']:.4g}"),
     ]
-    rows += [(k, _fmt(a[k])) for k in sorted(a) if k.startswith(("acceptance", "divergences", "energy_change", "tuned_"))]
+    rows += [(k, _fmt(a[k])) for k in sampler_keys]
     lines += [f"| {k} | {v} |" for k, v in rows]
-    lines += ["", "## Settings", "", "```json", json.dumps(settings, indent=2, sort_keys=True), "```", "",
-              "## Versions", "", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
+    lines += [
+        "",
+        "## Settings",
+        "",
+        "```json",
+        json.dumps(settings, indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Versions",
+        "",
+        ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
+        "",
+    ]
     return "\n".join(lines)

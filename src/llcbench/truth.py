@@ -54,8 +54,12 @@ def dln_learning_coefficient(widths, rank: int) -> tuple[float, int]:
         raise RuntimeError(f"no admissible subset for widths {h}, rank {r}")
     a = s - (math.ceil(Fraction(s, ell)) - 1) * ell
     pairs = sum(sub[i] * sub[j] for i in range(size) for j in range(i + 1, size))
-    lam = (Fraction(r * (h[0] + h[-1]) - r * r, 2) + Fraction(a * (ell - a), 4 * ell)
-           - Fraction(ell * (ell - 1), 4) * Fraction(s, ell) ** 2 + Fraction(pairs, 2))
+    lam = (
+        Fraction(r * (h[0] + h[-1]) - r * r, 2)
+        + Fraction(a * (ell - a), 4 * ell)
+        - Fraction(ell * (ell - 1), 4) * Fraction(s, ell) ** 2
+        + Fraction(pairs, 2)
+    )
     return float(lam), a * (ell - a) + 1
 
 
@@ -78,8 +82,12 @@ def assess(weights: list[np.ndarray], x: np.ndarray, activation: str, bias: bool
     (NaN when the theorem does not apply) and ``truth_note`` (``ok`` or the reason)."""
     ranks = [numerical_rank(w) for w in weights]
     product = linear_product(weights)
-    out = {"layer_ranks": ranks, "product_rank": numerical_rank(product) if activation == "identity" else -1,
-           "true_llc": float("nan"), "true_llc_multiplicity": float("nan")}
+    out = {
+        "layer_ranks": ranks,
+        "product_rank": numerical_rank(product) if activation == "identity" else -1,
+        "true_llc": float("nan"),
+        "true_llc_multiplicity": float("nan"),
+    }
     widths = [weights[0].shape[0]] + [w.shape[1] for w in weights]
     r, x_rank = teacher_rank, numerical_rank(x)
     reasons = [
@@ -90,8 +98,10 @@ def assess(weights: list[np.ndarray], x: np.ndarray, activation: str, bias: bool
         (r < 0, "nonlinear teacher (no rank)"),
         (r > min(widths), f"teacher rank {r} exceeds the narrowest student width {min(widths)} (unrealisable)"),
         (x_rank < x.shape[1], "input covariance is rank-deficient"),
-        (any(k != r for k in ranks) or out["product_rank"] != r,
-         f"w* is not in the deepest stratum: layer ranks {ranks}, product rank {out['product_rank']}, teacher rank {r}"),
+        (
+            any(k != r for k in ranks) or out["product_rank"] != r,
+            f"w* is not in the deepest stratum: layer ranks {ranks}, product rank {out['product_rank']}, teacher rank {r}",
+        ),
     ]
     note = next((why for failed, why in reasons if failed), "ok")
     if note == "ok":

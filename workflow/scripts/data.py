@@ -1,8 +1,9 @@
-"""Snakemake adapter: teacher–student data set (see llcbench.stages.make_data)."""
+"""Snakemake adapter: teacher–student data set (see llcbench.stages.data)."""
+
 from llcbench.runtime import setup_job
 
-setup_job(snakemake)  # noqa: F821 (threads and logging before JAX loads)
+setup_job(snakemake)  # threads and logging before JAX loads
 
-from llcbench.stages import make_data  # noqa: E402
+from llcbench.stages.data import make_data
 
-make_data(snakemake.params.settings, snakemake.output.data)  # noqa: F821
+make_data(snakemake.params.settings, snakemake.output.data)

@@ -1,8 +1,9 @@
-"""Snakemake adapter: train the student to w* (see llcbench.stages.train_erm)."""
+"""Snakemake adapter: train the student to w* (see llcbench.stages.erm)."""
+
 from llcbench.runtime import setup_job
 
-setup_job(snakemake)  # noqa: F821 (threads and logging before JAX loads)
+setup_job(snakemake)  # threads and logging before JAX loads
 
-from llcbench.stages import train_erm  # noqa: E402
+from llcbench.stages.erm import train_erm
 
-train_erm(snakemake.params.settings, snakemake.input.data, snakemake.output.erm)  # noqa: F821
+train_erm(snakemake.params.settings, snakemake.input.data, snakemake.output.erm)

@@ -1,8 +1,9 @@
-"""Snakemake adapter: LLC estimate, diagnostics and summary (see llcbench.stages.estimate_llc)."""
+"""Snakemake adapter: LLC estimate, diagnostics and summary (see llcbench.stages.estimate)."""
+
 from llcbench.runtime import setup_job
 
-setup_job(snakemake)  # noqa: F821
+setup_job(snakemake)
 
-from llcbench.stages import estimate_llc  # noqa: E402
+from llcbench.stages.estimate import estimate_llc
 
-estimate_llc(snakemake.input.trace, snakemake.output.llc, snakemake.output.summary, snakemake.params.health)  # noqa: F821
+estimate_llc(snakemake.input.trace, snakemake.output.llc, snakemake.output.summary, snakemake.params.health)

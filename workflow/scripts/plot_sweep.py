@@ -1,12 +1,13 @@
 """Snakemake adapter: sweep-level figures from the sweep CSV."""
+
 from llcbench.runtime import setup_job
 
-setup_job(snakemake)  # noqa: F821
+setup_job(snakemake)
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from llcbench import plots  # noqa: E402
+from llcbench import plots
 
-table = pd.read_csv(snakemake.input.csv)  # noqa: F821
-plots.sweep_llc(table, snakemake.output.llc)  # noqa: F821
-plots.sweep_wnv(table, snakemake.output.wnv)  # noqa: F821
+table = pd.read_csv(snakemake.input.csv)
+plots.sweep_llc(table, snakemake.output.llc)
+plots.sweep_wnv(table, snakemake.output.wnv)

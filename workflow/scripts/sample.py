@@ -1,8 +1,9 @@
-"""Snakemake adapter: tune and run one sampler (see llcbench.stages.run_sampler)."""
+"""Snakemake adapter: tune and run one sampler (see llcbench.stages.sample)."""
+
 from llcbench.runtime import setup_job
 
-setup_job(snakemake)  # noqa: F821 (threads and logging before JAX loads)
+setup_job(snakemake)  # threads and logging before JAX loads
 
-from llcbench.stages import run_sampler  # noqa: E402
+from llcbench.stages.sample import run_sampler
 
-run_sampler(snakemake.params.settings, snakemake.wildcards.run_id, snakemake.input.data, snakemake.input.erm, snakemake.output.trace)  # noqa: F821
+run_sampler(snakemake.params.settings, snakemake.wildcards.run_id, snakemake.input.data, snakemake.input.erm, snakemake.output.trace)

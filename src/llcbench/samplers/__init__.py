@@ -1,15 +1,89 @@
-"""Samplers of the tempered local posterior. Each module (``sgld``, ``hmc``,
-``mclmc``, ``adjusted_mclmc``, ``sghmc``, ``sgnht``) exposes ``prepare(posterior, settings, key, chains) -> Prepared``;
-``driver.sample`` runs any of them the same way."""
+"""Samplers of the tempered local posterior, and the contract every sampler meets.
+
+A sampler is one module (``llcbench/samplers/<name>.py``, or any module named by
+``samplers.<name>.module`` in the config) with:
+
+- ``SPEC = SamplerSpec(...)``: its statistics, whether it draws minibatches, the
+  settings shown in titles (``llcbench.samplers.spec``; read without importing it);
+- ``build(*, <setting>=..., ...) -> Algorithm``: its settings block (less the chain
+  settings ``CHAIN_SETTINGS``, which the driver uses) as keyword parameters, unpacked
+  once here from the validated config; it returns pure functions over one chain:
+
+  - ``init(key, posterior) -> state``: the state at ``posterior.w_star``; ``state.position`` is w (d,);
+  - ``step(key, state, posterior, record) -> (state, info)``: one step; ``info`` is a
+    NamedTuple with a field ``grads`` (full-data-equivalent gradients the step spent) and one
+    field per ``SPEC`` statistic; ``record`` (a Python bool) is true at the last step of each
+    draw, where statistics declared ``at="draw"`` are computed (elsewhere they may be NaN);
+  - ``tune(key, posterior) -> (state, Tuned)`` (or None): tuning from w*, returning the tuned
+    state (its parameters inside it) and what was tuned and spent.
+
+The posterior (``llcbench.posterior.LocalPosterior``) is a pytree argument of every
+function, never captured, so compiled loops are shared across data sets. The driver
+(``samplers/driver.py``) vmaps chains, jits tuning and the chain loop, times them, counts
+the cost and turns the infos into the trace.
+"""
+
+from __future__ import annotations
 
 import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
 
-SAMPLER_NAMES = ("sgld", "hmc", "mclmc", "adjusted_mclmc", "sghmc", "sgnht")
+CHAIN_SETTINGS = ("chains", "steps", "burn_in", "eval_every", "dtype")  # read by the driver, not passed to build
+PLUGIN_KEYS = ("module", "source_sha256")  # where a plug-in lives and its source hash (part of its run ID)
 
 
-def load(name: str):
-    """The sampler module called ``name`` (imported on demand, so a job imports
-    only the sampler it runs)."""
-    if name not in SAMPLER_NAMES:
-        raise ValueError(f"unknown sampler {name!r}; allowed: {', '.join(SAMPLER_NAMES)}")
-    return importlib.import_module(f"llcbench.samplers.{name}")
+class Tuned(NamedTuple):
+    """What a sampler's ``tune`` reports for one chain: ``params`` (name -> scalar or (d,)
+    array, each entry finite and > 0 or the run fails as ``tuning_failed``) and ``grads``
+    (full-data-equivalent gradients spent tuning)."""
+
+    params: dict[str, Any]
+    grads: Any
+
+
+class Algorithm(NamedTuple):
+    """A sampler with its settings bound (see the module docstring)."""
+
+    init: Callable
+    step: Callable
+    tune: Callable | None = None
+
+
+def module_file(name: str, module: str | None = None) -> Path:
+    """The source file of sampler ``name``: ``llcbench/samplers/<name>.py``, or the plug-in
+    ``module`` (a dotted module name importable from here, or a path to a ``.py`` file
+    relative to the working directory). Raises ``ImportError`` when it cannot be found."""
+    if module is None:
+        return Path(__file__).with_name(f"{name}.py")
+    if module.endswith(".py"):
+        path = Path(module)
+        if not path.is_file():
+            raise ImportError(f"no file {path.resolve()}")
+        return path
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as err:
+        raise ImportError(str(err)) from None
+    if found is None or not found.origin or not found.origin.endswith(".py"):
+        raise ImportError(f"no module named {module!r} on the Python path")
+    return Path(found.origin)
+
+
+def load(name: str, module: str | None = None):
+    """Import sampler ``name`` (a built-in, or the plug-in ``module``)."""
+    if module is None:
+        return importlib.import_module(f"llcbench.samplers.{name}")
+    if module.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(f"llcbench_plugin_{name}", module)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return importlib.import_module(module)
+
+
+def instantiate(name: str, settings: dict):
+    """``(SPEC, build(**settings))`` of sampler ``name``, the chain and plug-in keys left out of ``settings``."""
+    mod = load(name, settings.get("module"))
+    return mod.SPEC, mod.build(**{k: v for k, v in settings.items() if k not in CHAIN_SETTINGS + PLUGIN_KEYS})

@@ -5,65 +5,89 @@ or rejects; acceptance and divergences are recorded like HMC's."""
 
 from __future__ import annotations
 
-import time
+from typing import NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
-import numpy as np
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
+from blackjax.mcmc.hmc import HMCState
 
-from llcbench.posterior import LocalPosterior
-from llcbench.samplers.driver import Prepared, mass_summary, reject_degenerate_tuning
+from llcbench.samplers import Algorithm, Tuned
+from llcbench.samplers.spec import SamplerSpec, Stat
 
-GRADS_PER_INTEGRATOR_STEP = 2.0  # isokinetic McLachlan
+SPEC = SamplerSpec(
+    stats=(
+        Stat("acceptance_rate", "Metropolis acceptance probability of each trajectory (target: target_accept)", figure="acceptance"),
+        Stat("is_divergent", "divergent trajectories (energy error above BlackJAX's threshold)", counts="divergences"),
+        Stat("step_size", "integrator step size (tuned)"),
+    ),
+    title_settings=("tune_steps", "target_accept"),
+)
+
+GRADS_PER_INTEGRATOR_STEP = 2  # isokinetic McLachlan
 
 
-def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
-    """Tune each chain from w*, starting from ``initial_step_size`` (the tuner pins
+class AdjustedMCLMCChain(NamedTuple):
+    state: HMCState
+    params: MCLMCAdaptationState
+
+    @property
+    def position(self):
+        return self.state.position
+
+
+class AdjustedMCLMCStepInfo(NamedTuple):
+    acceptance_rate: jax.Array
+    is_divergent: jax.Array
+    step_size: jax.Array
+    grads: jax.Array
+
+
+def build(*, tune_steps: int, initial_step_size: float, target_accept: float, diagonal_preconditioning: bool) -> Algorithm:
+    """Adjusted MCLMC tuned from w*, starting from ``initial_step_size`` (the tuner pins
     L = 2ε while it adapts the step to the target acceptance)."""
-    s, d, dtype = settings, posterior.d, posterior.w_star.dtype
     base = blackjax.mcmc.adjusted_mclmc.build_kernel()
 
     def kernel(rng_key, state, logdensity_fn, step_size, integration_steps_params, inverse_mass_matrix):
         return base(rng_key, state, logdensity_fn, step_size, integration_steps_params, inverse_mass_matrix)
 
-    start = MCLMCAdaptationState(L=jnp.asarray(2 * s["initial_step_size"], dtype), step_size=jnp.asarray(s["initial_step_size"], dtype),
-                                 inverse_mass_matrix=jnp.ones(d, dtype))
+    def init(key, posterior) -> AdjustedMCLMCChain:
+        """The state at w* with the tuner's starting parameters."""
+        del key
+        dtype = posterior.w_star.dtype
+        start = MCLMCAdaptationState(
+            L=jnp.asarray(2 * initial_step_size, dtype),
+            step_size=jnp.asarray(initial_step_size, dtype),
+            inverse_mass_matrix=jnp.ones(posterior.d, dtype),
+        )
+        return AdjustedMCLMCChain(blackjax.mcmc.adjusted_mclmc.init(posterior.w_star, posterior.logdensity), start)
 
-    def tune(key):
-        state = blackjax.mcmc.adjusted_mclmc.init(posterior.w_star, posterior.logdensity)
-        state, params, n_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
-            kernel, posterior.logdensity, s["tune_steps"], state, key, target=s["target_accept"],
-            diagonal_preconditioning=s["diagonal_preconditioning"], params=start)
-        return state, params, n_steps
+    def tune(key, posterior):
+        start = init(key, posterior)
+        state, params, n_tune = blackjax.adjusted_mclmc_find_L_and_step_size(
+            kernel,
+            posterior.logdensity,
+            tune_steps,
+            start.state,
+            key,
+            target=target_accept,
+            diagonal_preconditioning=diagonal_preconditioning,
+            params=start.params,
+        )
+        tuned = {
+            "step_size": params.step_size,
+            "L": params.L,
+            "integration_steps": jnp.ceil(params.L / params.step_size),
+            "inv_mass": params.inverse_mass_matrix,
+        }
+        return AdjustedMCLMCChain(state, params), Tuned(tuned, GRADS_PER_INTEGRATOR_STEP * n_tune)
 
-    t0 = time.perf_counter()
-    states, params, n_tune = jax.vmap(tune)(jax.random.split(key, chains))
-    jax.block_until_ready(states)
-    tuning_seconds = time.perf_counter() - t0
-    reject_degenerate_tuning("adjusted MCLMC tuner", step_size=params.step_size, L=params.L,
-                             inverse_mass_matrix=params.inverse_mass_matrix)
-    n_leap = np.ceil(np.asarray(params.L) / np.asarray(params.step_size))
-
-    def step(key, carry, record):
+    def step(key, chain: AdjustedMCLMCChain, posterior, record: bool):
         del record
-        state, p = carry
-        state, info = kernel(key, state, posterior.logdensity, p.step_size, (p.L / p.step_size,), p.inverse_mass_matrix)
-        stats = {"acceptance_rate": info.acceptance_rate, "is_divergent": info.is_divergent, "step_size": p.step_size}
-        return (state, p), stats
+        p = chain.params
+        state, info = kernel(key, chain.state, posterior.logdensity, p.step_size, (p.L / p.step_size,), p.inverse_mass_matrix)
+        grads = GRADS_PER_INTEGRATOR_STEP * jnp.ceil(p.L / p.step_size)
+        return chain._replace(state=state), AdjustedMCLMCStepInfo(info.acceptance_rate, info.is_divergent, p.step_size, grads)
 
-    return Prepared(
-        states=(states, params),
-        step=step,
-        position=lambda carry: carry[0].position,
-        grads_per_step=float(GRADS_PER_INTEGRATOR_STEP * n_leap.mean()),
-        tuning={
-            "step_size": np.asarray(params.step_size),
-            "L": np.asarray(params.L),
-            "integration_steps": n_leap,
-            **mass_summary(params.inverse_mass_matrix),
-        },
-        tuning_grads=float(GRADS_PER_INTEGRATOR_STEP * np.asarray(n_tune).sum()),
-        tuning_seconds=tuning_seconds,
-    )
+    return Algorithm(init, step, tune)

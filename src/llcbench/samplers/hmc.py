@@ -3,60 +3,70 @@ inverse mass matrix tuned per chain by ``blackjax.window_adaptation``."""
 
 from __future__ import annotations
 
-import time
+from typing import NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
-import numpy as np
+from blackjax.mcmc.hmc import HMCState
 
-from llcbench.posterior import LocalPosterior
-from llcbench.samplers.driver import Prepared, mass_summary, reject_degenerate_tuning
+from llcbench.samplers import Algorithm, Tuned
+from llcbench.samplers.spec import SamplerSpec, Stat
+
+SPEC = SamplerSpec(
+    stats=(
+        Stat("acceptance_rate", "Metropolis acceptance probability of each HMC trajectory (target: target_accept)", figure="acceptance"),
+        Stat("is_divergent", "divergent trajectories (energy error above BlackJAX's threshold)", counts="divergences"),
+        Stat("step_size", "leapfrog step size (tuned)"),
+    ),
+    title_settings=("num_integration_steps", "adapt_steps", "target_accept"),
+)
 
 
-def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
-    """Window adaptation for ``adapt_steps`` steps from w* in each chain."""
-    n_leapfrog = settings["num_integration_steps"]
-    warmup = blackjax.window_adaptation(
-        blackjax.hmc,
-        posterior.logdensity,
-        initial_step_size=settings["initial_step_size"],
-        target_acceptance_rate=settings["target_accept"],
-        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn(),
-        num_integration_steps=n_leapfrog,
-    )
-    positions = jnp.broadcast_to(posterior.w_star, (chains, posterior.d))
-    t0 = time.perf_counter()
-    (states, params), _ = jax.vmap(lambda k, w: warmup.run(k, w, num_steps=settings["adapt_steps"]))(
-        jax.random.split(key, chains), positions
-    )
-    jax.block_until_ready(states)
-    tuning_seconds = time.perf_counter() - t0
-    step_size, inv_mass = params["step_size"], params["inverse_mass_matrix"]
-    reject_degenerate_tuning("HMC window adaptation", step_size=step_size, inverse_mass_matrix=inv_mass)
+class HMCChain(NamedTuple):
+    state: HMCState
+    step_size: jax.Array
+    inverse_mass_matrix: jax.Array  # (d,)
+
+    @property
+    def position(self):
+        return self.state.position
+
+
+class HMCStepInfo(NamedTuple):
+    acceptance_rate: jax.Array
+    is_divergent: jax.Array
+    step_size: jax.Array
+    grads: jax.Array
+
+
+def build(*, adapt_steps: int, num_integration_steps: int, initial_step_size: float, target_accept: float) -> Algorithm:
+    """HMC with ``num_integration_steps`` leapfrog steps, tuned by ``adapt_steps`` steps of window adaptation from w*."""
     kernel = blackjax.hmc.build_kernel()
 
-    def step(key, carry, record):
-        del record  # no per-draw extras
-        state, eps, imm = carry
-        state, info = kernel(key, state, posterior.logdensity, eps, imm, n_leapfrog)
-        stats = {
-            "acceptance_rate": info.acceptance_rate,
-            "is_divergent": info.is_divergent,
-            "step_size": eps,
-        }
-        return (state, eps, imm), stats
+    def tune(key, posterior):
+        warmup = blackjax.window_adaptation(
+            blackjax.hmc,
+            posterior.logdensity,
+            initial_step_size=initial_step_size,
+            target_acceptance_rate=target_accept,
+            adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn(),
+            num_integration_steps=num_integration_steps,
+        )
+        (state, params), _ = warmup.run(key, posterior.w_star, num_steps=adapt_steps)
+        chain = HMCChain(state, params["step_size"], params["inverse_mass_matrix"])
+        return chain, Tuned({"step_size": chain.step_size, "inv_mass": chain.inverse_mass_matrix}, adapt_steps * num_integration_steps)
 
-    return Prepared(
-        states=(states, step_size, inv_mass),
-        step=step,
-        position=lambda carry: carry[0].position,
-        grads_per_step=float(n_leapfrog),
-        tuning={
-            "step_size": np.asarray(step_size),
-            **mass_summary(inv_mass),
-        },
-        tuning_grads=float(chains * settings["adapt_steps"] * n_leapfrog),
-        tuning_seconds=tuning_seconds,
-    )
+    def init(key, posterior) -> HMCChain:
+        """The state at w* with the untuned step size and a unit mass matrix."""
+        del key
+        state = blackjax.hmc.init(posterior.w_star, posterior.logdensity)
+        return HMCChain(state, jnp.asarray(initial_step_size, posterior.w_star.dtype), jnp.ones_like(posterior.w_star))
 
+    def step(key, chain: HMCChain, posterior, record: bool):
+        del record
+        state, info = kernel(key, chain.state, posterior.logdensity, chain.step_size, chain.inverse_mass_matrix, num_integration_steps)
+        grads = jnp.asarray(num_integration_steps, chain.step_size.dtype)
+        return chain._replace(state=state), HMCStepInfo(info.acceptance_rate, info.is_divergent, chain.step_size, grads)
+
+    return Algorithm(init, step, tune)

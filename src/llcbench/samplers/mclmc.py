@@ -3,26 +3,53 @@ gradients per step), with L, step size and a diagonal preconditioner tuned per
 chain by ``blackjax.mclmc_find_L_and_step_size``.
 
 The tuner starts from a small step (``initial_step_size``) and L = √d instead of
-its default step √d/4: from the default it can return step size 0 or a negative
-mass entry on a trained MLP (float32 cancellation in E[x²] − E[x]²), and the chains
-then freeze. A result with a zero step, a non-positive mass entry or an L ≤ 0 fails
-the job.
+its default step √d/4, from which it can return a zero step or a negative mass
+entry on a trained MLP (docs/measurements.md); such a result fails the run as
+``tuning_failed``.
 """
 
 from __future__ import annotations
 
-import time
+from typing import NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
-import numpy as np
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
+from blackjax.mcmc.integrators import IntegratorState
 
-from llcbench.posterior import LocalPosterior
-from llcbench.samplers.driver import Prepared, mass_summary, reject_degenerate_tuning
+from llcbench.samplers import Algorithm, Tuned
+from llcbench.samplers.spec import SamplerSpec, Stat
 
-GRADS_PER_STEP = 2.0  # isokinetic McLachlan integrator
+SPEC = SamplerSpec(
+    stats=(
+        Stat(
+            "energy_change",
+            "energy change per step (nats); its variance per dimension is tuned to desired_energy_var",
+            figure="energy_hist",
+            spread=True,
+        ),
+        Stat("step_size", "integrator step size (tuned)"),
+    ),
+    title_settings=("tune_steps", "desired_energy_var"),
+)
+
+GRADS_PER_STEP = 2  # isokinetic McLachlan integrator
+
+
+class MCLMCChain(NamedTuple):
+    state: IntegratorState
+    params: MCLMCAdaptationState
+
+    @property
+    def position(self):
+        return self.state.position
+
+
+class MCLMCStepInfo(NamedTuple):
+    energy_change: jax.Array
+    step_size: jax.Array
+    grads: jax.Array
 
 
 def tuning_steps(num_steps: int, fracs=(0.1, 0.1, 0.1), diagonal: bool = True) -> int:
@@ -32,61 +59,42 @@ def tuning_steps(num_steps: int, fracs=(0.1, 0.1, 0.1), diagonal: bool = True) -
     return n1 + n2 + (n3 if n3 >= 2 else 0)
 
 
-def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
-    """Tune each chain from w* with a budget of ``tune_steps`` (the tuner spends
-    about 30% of it, see ``tuning_steps``)."""
-    d = posterior.d
+def build(*, tune_steps: int, initial_step_size: float, desired_energy_var: float, diagonal_preconditioning: bool) -> Algorithm:
+    """MCLMC tuned from w* with a budget of ``tune_steps`` (the tuner spends about 30% of it, see ``tuning_steps``)."""
     kernel = blackjax.mcmc.mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
-    start = MCLMCAdaptationState(
-        L=jnp.sqrt(d).astype(posterior.w_star.dtype),
-        step_size=jnp.asarray(settings["initial_step_size"], posterior.w_star.dtype),
-        inverse_mass_matrix=jnp.ones(d, posterior.w_star.dtype),
-    )
-    diagonal = settings["diagonal_preconditioning"]
 
-    def tune(key):
+    def init(key, posterior) -> MCLMCChain:
+        """The state at w* (momentum drawn with ``key``) with the tuner's starting parameters."""
+        dtype = posterior.w_star.dtype
+        start = MCLMCAdaptationState(
+            L=jnp.sqrt(posterior.d).astype(dtype),
+            step_size=jnp.asarray(initial_step_size, dtype),
+            inverse_mass_matrix=jnp.ones(posterior.d, dtype),
+        )
+        return MCLMCChain(blackjax.mcmc.mclmc.init(posterior.w_star, posterior.logdensity, key), start)
+
+    def tune(key, posterior):
         k_init, k_tune = jax.random.split(key)
-        state = blackjax.mcmc.mclmc.init(posterior.w_star, posterior.logdensity, k_init)
+        start = init(k_init, posterior)
         state, params, _ = blackjax.mclmc_find_L_and_step_size(
             kernel,
-            settings["tune_steps"],
-            state,
+            tune_steps,
+            start.state,
             k_tune,
             logdensity_fn=posterior.logdensity,
-            diagonal_preconditioning=diagonal,
-            desired_energy_var=settings["desired_energy_var"],
-            params=start,
+            diagonal_preconditioning=diagonal_preconditioning,
+            desired_energy_var=desired_energy_var,
+            params=start.params,
         )
-        return state, params
+        spent = GRADS_PER_STEP * tuning_steps(tune_steps, diagonal=diagonal_preconditioning)
+        return MCLMCChain(state, params), Tuned(
+            {"step_size": params.step_size, "L": params.L, "inv_mass": params.inverse_mass_matrix}, spent
+        )
 
-    t0 = time.perf_counter()
-    states, params = jax.vmap(tune)(jax.random.split(key, chains))
-    jax.block_until_ready(states)
-    tuning_seconds = time.perf_counter() - t0
-    reject_degenerate_tuning(
-        "MCLMC tuner",
-        step_size=params.step_size,
-        L=params.L,
-        inverse_mass_matrix=params.inverse_mass_matrix,
-    )
+    def step(key, chain: MCLMCChain, posterior, record: bool):
+        del record
+        p = chain.params
+        state, info = kernel(key, chain.state, posterior.logdensity, p.inverse_mass_matrix, p.L, p.step_size)
+        return chain._replace(state=state), MCLMCStepInfo(info.energy_change, p.step_size, jnp.asarray(GRADS_PER_STEP, p.step_size.dtype))
 
-    def step(key, carry, record):
-        del record  # no per-draw extras
-        state, p = carry
-        state, info = kernel(key, state, posterior.logdensity, p.inverse_mass_matrix, p.L, p.step_size)
-        stats = {"energy_change": info.energy_change, "step_size": p.step_size}
-        return (state, p), stats
-
-    return Prepared(
-        states=(states, params),
-        step=step,
-        position=lambda carry: carry[0].position,
-        grads_per_step=GRADS_PER_STEP,
-        tuning={
-            "step_size": np.asarray(params.step_size),
-            "L": np.asarray(params.L),
-            **mass_summary(params.inverse_mass_matrix),
-        },
-        tuning_grads=chains * GRADS_PER_STEP * tuning_steps(settings["tune_steps"], diagonal=diagonal),
-        tuning_seconds=tuning_seconds,
-    )
+    return Algorithm(init, step, tune)

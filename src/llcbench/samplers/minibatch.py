@@ -2,36 +2,30 @@
 they feed.
 
 Scheme: every step, each chain draws ``batch_size`` row indices uniformly *with
-replacement* from the n rows (independently across steps and chains) and
-gathers those rows, so each row enters with weight b/n in expectation and
-``grad_estimator`` is an unbiased estimate of ∇log π. Contiguous slices at a
-random offset into a shuffled copy were measured too (default experiment: 4
-chains, b = 256, d = 9,921): the gather costs about 30 µs of a ~700 µs step and
-slices saved about half of that, within the machine's noise, while the copy
-would be a constant compiled into the chain loop (the driver passes the data as
-arguments so that compiled loops are reused across jobs); the gather was kept.
+replacement* from the n rows (independently across steps and chains) and gathers
+those rows, so each row enters with weight b/n in expectation and
+``grad_estimator`` is an unbiased estimate of ∇log π. (Measurements of this choice
+against slices of a shuffled copy: docs/measurements.md.)
 """
 
 from __future__ import annotations
 
 import jax
 
-from llcbench.posterior import LocalPosterior
 
-
-def draw(key, posterior: LocalPosterior, batch_size: int):
+def draw(key, posterior, batch_size: int):
     """``(x_b, y_b)`` of shapes (batch_size, in_dim), (batch_size, out_dim): rows
     drawn uniformly with replacement."""
     idx = jax.random.randint(key, (batch_size,), 0, posterior.n)
     return posterior.x[idx], posterior.y[idx]
 
 
-def grad_estimator(posterior: LocalPosterior):
+def grad_estimator(posterior):
     """``(w (d,), batch) -> (d,)``: the unbiased minibatch estimate of ∇log π,
     −nβ∇L_b(w) − γ(w − w*) with L_b the batch's mean loss. The same quantity as
     BlackJAX's ``sgmcmc.gradients.grad_estimator`` (which vmaps a per-row
-    log-likelihood), computed as one batched forward/backward pass: about 1.2×
-    faster on the default experiment. It plugs into BlackJAX's SG kernels."""
+    log-likelihood), computed as one batched forward/backward pass; it plugs into
+    BlackJAX's SG kernels."""
 
     def estimate(w, batch):
         return -posterior.nbeta * jax.grad(posterior.batch_loss)(w, *batch) + jax.grad(posterior.log_prior)(w)

@@ -7,32 +7,38 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import blackjax
 import jax
 import jax.numpy as jnp
 
-from llcbench.posterior import LocalPosterior
-from llcbench.samplers import minibatch
-from llcbench.samplers.driver import Prepared
+from llcbench.samplers import Algorithm, minibatch
+from llcbench.samplers.spec import SamplerSpec
+
+SPEC = SamplerSpec(minibatch=True, title_settings=("step_size", "batch_size", "num_integration_steps", "alpha"))
 
 
-def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
-    """SGHMC from w* in every chain; no tuning."""
-    del key
-    s = settings
-    kernel = blackjax.sghmc(minibatch.grad_estimator(posterior), num_integration_steps=s["num_integration_steps"], alpha=s["alpha"])
+class SGHMCState(NamedTuple):
+    position: jax.Array  # (d,)
 
-    def step(key, w, record):
+
+class SGHMCInfo(NamedTuple):
+    grads: jax.Array
+
+
+def build(*, step_size: float, batch_size: int, num_integration_steps: int, alpha: float) -> Algorithm:
+    """SGHMC from w*; no tuning."""
+
+    def init(key, posterior) -> SGHMCState:
+        del key
+        return SGHMCState(posterior.w_star)
+
+    def step(key, state: SGHMCState, posterior, record: bool):
         del record
+        kernel = blackjax.sghmc(minibatch.grad_estimator(posterior), num_integration_steps=num_integration_steps, alpha=alpha)
         k_batch, k_step = jax.random.split(key)
-        return kernel.step(k_step, w, minibatch.draw(k_batch, posterior, s["batch_size"]), s["step_size"]), {}
+        w = kernel.step(k_step, state.position, minibatch.draw(k_batch, posterior, batch_size), step_size)
+        return SGHMCState(w), SGHMCInfo(jnp.asarray(num_integration_steps * batch_size / posterior.n, w.dtype))
 
-    return Prepared(
-        states=jnp.broadcast_to(posterior.w_star, (chains, posterior.d)),
-        step=step,
-        position=lambda w: w,
-        grads_per_step=s["num_integration_steps"] * s["batch_size"] / posterior.n,
-        tuning={"step_size": jnp.full((chains,), s["step_size"])},
-        tuning_grads=0.0,
-        tuning_seconds=0.0,
-    )
+    return Algorithm(init, step)

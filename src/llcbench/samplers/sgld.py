@@ -18,7 +18,7 @@ preconditioner statistics follow the loss gradient g = nβ∇L_b(w):
 Adaptive preconditioners change G during sampling, so the chain is not exactly
 stationary for the target; they are the heuristics the literature uses.
 
-At each draw's record step the module also computes the MALA acceptance
+At each draw's record step the sampler also computes the MALA acceptance
 probability of the proposal it just made (same minibatch, same G): near 0.9 for a
 well-chosen step, near 0 when the step is too large, near 1 when it is tiny. The
 step's own loss value and gradient at w are reused, so a record step costs one
@@ -33,9 +33,22 @@ import jax
 import jax.numpy as jnp
 from blackjax.util import generate_gaussian_noise
 
-from llcbench.posterior import LocalPosterior
-from llcbench.samplers import minibatch
-from llcbench.samplers.driver import Prepared
+from llcbench.samplers import Algorithm, minibatch
+from llcbench.samplers.spec import SamplerSpec, Stat
+
+SPEC = SamplerSpec(
+    stats=(
+        Stat(
+            "mala_accept",
+            "MALA acceptance probability of the SGLD proposal made at each draw (same minibatch and preconditioner); "
+            "healthy near 0.9, near 0 when the step is too large",
+            at="draw",
+            figure="mala_accept",
+        ),
+    ),
+    minibatch=True,
+    title_settings=("step_size", "batch_size", "precond"),
+)
 
 PRECONDITIONERS = ("none", "rmsprop", "adam")
 
@@ -46,6 +59,16 @@ class PrecondState(NamedTuple):
     t: jax.Array  # steps taken
 
 
+class SGLDState(NamedTuple):
+    position: jax.Array  # (d,)
+    precond: PrecondState
+
+
+class SGLDInfo(NamedTuple):
+    mala_accept: jax.Array  # NaN except at record steps
+    grads: jax.Array  # full-data-equivalent gradients of this step
+
+
 def preconditioned_step(key, w, grad_logpi, G, step_size):
     """w + h·G·∇log π + √(2hG)·ξ with ξ drawn exactly as BlackJAX's SGLD draws it,
     so G = 1 reproduces ``blackjax.sgld`` for the same key."""
@@ -53,19 +76,24 @@ def preconditioned_step(key, w, grad_logpi, G, step_size):
     return w + step_size * G * grad_logpi + jnp.sqrt(2 * step_size * G) * noise
 
 
-def update_preconditioner(s: dict, state: PrecondState, g):
-    """New statistics, G and the loss-gradient term of the drift for ``s['precond']``."""
-    t = state.t + 1
-    if s["precond"] == "none":
-        return state._replace(t=t), 1.0, g
-    v = s["beta2"] * state.v + (1 - s["beta2"]) * g**2
-    m = s["beta1"] * state.m + (1 - s["beta1"]) * g if s["precond"] == "adam" else state.m
-    v_hat, m_hat = v, m
-    if s["bias_correction"]:
-        v_hat = v / (1 - s["beta2"] ** t)
-        m_hat = m / (1 - s["beta1"] ** t)
-    G = 1.0 / (jnp.sqrt(v_hat) + s["eps"])
-    return PrecondState(m, v, t), G, (m_hat if s["precond"] == "adam" else g)
+def preconditioner(precond: str, beta1: float, beta2: float, eps: float, bias_correction: bool):
+    """``update(state, g) -> (state, G, drift)``: new statistics, the diagonal G and the
+    loss-gradient term of the drift, for the loss gradient g (d,)."""
+
+    def update(state: PrecondState, g):
+        t = state.t + 1
+        if precond == "none":
+            return state._replace(t=t), 1.0, g
+        v = beta2 * state.v + (1 - beta2) * g**2
+        m = beta1 * state.m + (1 - beta1) * g if precond == "adam" else state.m
+        v_hat, m_hat = v, m
+        if bias_correction:
+            v_hat = v / (1 - beta2**t)
+            m_hat = m / (1 - beta1**t)
+        G = 1.0 / (jnp.sqrt(v_hat) + eps)
+        return PrecondState(m, v, t), G, (m_hat if precond == "adam" else g)
+
+    return update
 
 
 def _log_q(to, frm, grad_frm, G, h):
@@ -73,44 +101,37 @@ def _log_q(to, frm, grad_frm, G, h):
     return -jnp.sum((to - frm - h * G * grad_frm) ** 2 / (4 * h * G))
 
 
-def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
-    """SGLD from w* in every chain; no tuning (``step_size`` is given)."""
-    del key
-    s, h, b = settings, settings["step_size"], settings["batch_size"]
+def build(*, step_size: float, batch_size: int, precond: str, beta1: float, beta2: float, eps: float, bias_correction: bool) -> Algorithm:
+    """SGLD from w* with step h = ``step_size`` on minibatches of ``batch_size`` rows."""
+    h, b = step_size, batch_size
+    update_preconditioner = preconditioner(precond, beta1, beta2, eps, bias_correction)
 
-    def scaled_loss(w, batch):
-        """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
-        return posterior.nbeta * posterior.batch_loss(w, *batch)
+    def init(key, posterior) -> SGLDState:
+        del key
+        zeros = jnp.zeros_like(posterior.w_star)
+        return SGLDState(posterior.w_star, PrecondState(zeros, zeros, jnp.zeros((), jnp.int32)))
 
-    def grad_log_post(w, g_loss):
-        return -g_loss - posterior.gamma * (w - posterior.w_star)
+    def step(key, state: SGLDState, posterior, record: bool):
+        def scaled_loss(w, batch):
+            """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
+            return posterior.nbeta * posterior.batch_loss(w, *batch)
 
-    def step(key, state, record):
-        w, pstate = state
+        def grad_log_post(w, g_loss):
+            return -g_loss - posterior.gamma * (w - posterior.w_star)
+
+        w = state.position
         k_batch, k_noise = jax.random.split(key)
         batch = minibatch.draw(k_batch, posterior, b)
         u_w, g = jax.value_and_grad(scaled_loss)(w, batch)
-        pstate, G, drift = update_preconditioner(s, pstate, g)
+        pstate, G, drift = update_preconditioner(state.precond, g)
         new = preconditioned_step(k_noise, w, grad_log_post(w, drift), G, h)
-        info = {}
+        accept = jnp.nan
         if record:  # MALA check of this proposal; log π̂ = −nβL_b + log prior
             u_new, g_new = jax.value_and_grad(scaled_loss)(new, batch)
             lp_w, lp_new = -u_w + posterior.log_prior(w), -u_new + posterior.log_prior(new)
-            log_alpha = (lp_new - lp_w + _log_q(w, new, grad_log_post(new, g_new), G, h)
-                         - _log_q(new, w, grad_log_post(w, drift), G, h))
-            info["mala_accept"] = jnp.exp(jnp.minimum(0.0, jnp.nan_to_num(log_alpha, nan=-jnp.inf)))
-        return (new, pstate), info
+            log_alpha = lp_new - lp_w + _log_q(w, new, grad_log_post(new, g_new), G, h) - _log_q(new, w, grad_log_post(w, drift), G, h)
+            accept = jnp.exp(jnp.minimum(0.0, jnp.nan_to_num(log_alpha, nan=-jnp.inf)))
+        grads = (2 if record else 1) * b / posterior.n
+        return SGLDState(new, pstate), SGLDInfo(jnp.asarray(accept, w.dtype), jnp.asarray(grads, w.dtype))
 
-    d, dtype = posterior.d, posterior.w_star.dtype
-    zeros = jnp.zeros((chains, d), dtype)
-    states = (jnp.broadcast_to(posterior.w_star, (chains, d)), PrecondState(zeros, zeros, jnp.zeros(chains, jnp.int32)))
-    return Prepared(
-        states=states,
-        step=step,
-        position=lambda state: state[0],
-        grads_per_step=b / posterior.n,
-        tuning={"step_size": jnp.full((chains,), h)},
-        tuning_grads=0.0,
-        tuning_seconds=0.0,
-        record_grads=b / posterior.n,
-    )
+    return Algorithm(init, step)

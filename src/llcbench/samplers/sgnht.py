@@ -4,33 +4,44 @@ the temperature, absorbing the unknown minibatch-gradient noise."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import blackjax
 import jax
 import jax.numpy as jnp
 
-from llcbench.posterior import LocalPosterior
-from llcbench.samplers import minibatch
-from llcbench.samplers.driver import Prepared
+from llcbench.samplers import Algorithm, minibatch
+from llcbench.samplers.spec import SamplerSpec, Stat
+
+SPEC = SamplerSpec(
+    stats=(
+        Stat(
+            "thermostat", "thermostat ξ (friction per unit time) after each step; settles where the kinetic energy matches the temperature"
+        ),
+    ),
+    minibatch=True,
+    title_settings=("step_size", "batch_size", "alpha"),
+)
 
 
-def prepare(posterior: LocalPosterior, settings: dict, key, chains: int) -> Prepared:
+class SGNHTInfo(NamedTuple):
+    thermostat: jax.Array
+    grads: jax.Array
+
+
+def build(*, step_size: float, batch_size: int, alpha: float) -> Algorithm:
     """SGNHT from w* with a momentum drawn per chain and ξ = ``alpha``; no tuning."""
-    s = settings
-    kernel = blackjax.sgnht(minibatch.grad_estimator(posterior), alpha=s["alpha"])
 
-    def step(key, state, record):
+    def kernel(posterior):
+        return blackjax.sgnht(minibatch.grad_estimator(posterior), alpha=alpha)
+
+    def init(key, posterior):
+        return kernel(posterior).init(posterior.w_star, key)
+
+    def step(key, state, posterior, record: bool):
         del record
         k_batch, k_step = jax.random.split(key)
-        state = kernel.step(k_step, state, minibatch.draw(k_batch, posterior, s["batch_size"]), s["step_size"])
-        return state, {"thermostat": state.xi}
+        state = kernel(posterior).step(k_step, state, minibatch.draw(k_batch, posterior, batch_size), step_size)
+        return state, SGNHTInfo(state.xi, jnp.asarray(batch_size / posterior.n, state.xi.dtype))
 
-    states = jax.vmap(lambda k: kernel.init(posterior.w_star, k))(jax.random.split(key, chains))
-    return Prepared(
-        states=states,
-        step=step,
-        position=lambda state: state.position,
-        grads_per_step=s["batch_size"] / posterior.n,
-        tuning={"step_size": jnp.full((chains,), s["step_size"])},
-        tuning_grads=0.0,
-        tuning_seconds=0.0,
-    )
+    return Algorithm(init, step)

@@ -1,4 +1,4 @@
-"""NetCDF in and out: atomic writes, provenance attributes, clear read errors."""
+"""Result files in and out: atomic writes, provenance attributes, clear read errors."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 
 import xarray as xr
+
+from llcbench.plan import canonical_json
 
 VERSIONED_PACKAGES = ("llcbench", "jax", "jaxlib", "blackjax", "optax", "arviz", "xarray", "netCDF4", "numpy", "snakemake")
 
@@ -26,17 +28,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def json_dumps(obj) -> str:
-    """Canonical JSON (sorted keys) as stored in attributes."""
-    return json.dumps(obj, sort_keys=True)
-
-
 def provenance(settings: dict, **extra) -> dict:
     """NetCDF attributes recording the settings that made a file and the versions
     that ran. Dicts become JSON strings; booleans become 0/1; None becomes ""."""
-    attrs = {"settings_json": json_dumps(settings), "versions_json": json_dumps(package_versions())}
+    attrs = {"settings_json": canonical_json(settings), "versions_json": canonical_json(package_versions())}
     for k, v in extra.items():
-        attrs[k] = json_dumps(v) if isinstance(v, (dict, list)) else int(v) if isinstance(v, bool) else "" if v is None else v
+        attrs[k] = canonical_json(v) if isinstance(v, (dict, list)) else int(v) if isinstance(v, bool) else "" if v is None else v
     return attrs
 
 
@@ -62,8 +59,10 @@ def _atomic(write, path) -> None:
         write(tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
-        raise OSError(f"cannot write {path}: {err}{_free_space(path)}. Check that {path.parent} is a writable "
-                      "directory on a disk with free space, then re-run snakemake.") from err
+        raise OSError(
+            f"cannot write {path}: {err}{_free_space(path)}. Check that {path.parent} is a writable "
+            "directory on a disk with free space, then re-run snakemake."
+        ) from err
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -76,7 +75,9 @@ def check_output_dir(path: str | os.PathLike) -> None:
     read-only mount or a full disk fails the probe."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise OSError(f"output directory {path.resolve()} is a file, not a directory; move it away or run snakemake with --directory elsewhere")
+        raise OSError(
+            f"output directory {path.resolve()} is a file, not a directory; move it away or run snakemake with --directory elsewhere"
+        )
     if path.is_dir():
         try:
             with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe.") as probe:
@@ -84,8 +85,10 @@ def check_output_dir(path: str | os.PathLike) -> None:
                 probe.flush()
                 os.fsync(probe.fileno())
         except OSError as err:
-            raise OSError(f"output directory {path.resolve()} is not writable: {err}{_free_space(path / 'x')}; free space, "
-                          "fix its permissions or run snakemake with --directory elsewhere") from err
+            raise OSError(
+                f"output directory {path.resolve()} is not writable: {err}{_free_space(path / 'x')}; free space, "
+                "fix its permissions or run snakemake with --directory elsewhere"
+            ) from err
 
 
 def _free_space(path: Path) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from llcbench import io
+from llcbench import files
 
 
 def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
@@ -19,18 +19,18 @@ def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
             raise RuntimeError("disk full")
 
     with pytest.raises(OSError, match=r"cannot write .*out\.nc: disk full.*bytes free"):
-        io.write_netcdf(Boom({"a": ("x", np.arange(3))}), target)
+        files.write_netcdf(Boom({"a": ("x", np.arange(3))}), target)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_written_files_have_normal_permissions_and_roundtrip(tmp_path):
     target = tmp_path / "sub" / "out.nc"
-    io.write_netcdf(xr.Dataset({"a": ("x", np.arange(3))}, attrs=io.provenance({"k": 1}, flag=True)), target)
+    files.write_netcdf(xr.Dataset({"a": ("x", np.arange(3))}, attrs=files.provenance({"k": 1}, flag=True)), target)
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
-    back = io.open_dataset(target)
-    assert back.attrs["flag"] == 1 and io.settings_of(back) == {"k": 1}
+    back = files.open_dataset(target)
+    assert back.attrs["flag"] == 1 and files.settings_of(back) == {"k": 1}
     assert "jax" in back.attrs["versions_json"]
 
 
@@ -38,4 +38,4 @@ def test_corrupt_file_error_names_the_file_and_the_fix(tmp_path):
     bad = tmp_path / "trace.nc"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
     with pytest.raises(OSError, match=r"trace\.nc.*(delete it|forcerun)"):
-        io.open_dataset(bad)
+        files.open_dataset(bad)

@@ -1,0 +1,125 @@
+"""The sampling stage: tune and run one sampler -> ``trace.nc``."""
+
+from __future__ import annotations
+
+import logging
+
+import jax
+import numpy as np
+import xarray as xr
+from arviz_base import from_dict
+
+from llcbench import files, samplers
+from llcbench.data import failure as data_failure
+from llcbench.posterior import LocalPosterior, empirical_loss, inverse_temperature, localization
+from llcbench.plan import draw_count
+from llcbench.samplers.driver import Trace, no_draws, run_chains
+
+log = logging.getLogger(__name__)
+
+
+def erm_failure(erm: xr.Dataset) -> str:
+    """``erm_nonfinite: …`` when w* or L_n(w*) is NaN or inf (training blew up), else ''."""
+    ok = np.isfinite(erm["w_star"].values).all() and np.isfinite(erm.attrs["L0"])
+    return "" if ok else "erm_nonfinite: w* or L_n(w*) is not finite (lower training.lr)"
+
+
+def build_posterior(settings: dict, data: xr.Dataset, erm: xr.Dataset, dtype: str = "float32") -> LocalPosterior:
+    """The tempered local posterior of a sampler run, its arrays in ``dtype``
+    (float64 needs ``jax_enable_x64``, which ``run_sampler`` sets)."""
+    w_star = erm["w_star"].values
+    n, d = data.sizes["sample"], w_star.shape[0]
+    p = settings["posterior"]
+    return LocalPosterior(
+        data_loss=empirical_loss(settings, data["x"].values, data["y"].values, dtype),
+        w_star=jax.numpy.asarray(w_star, dtype),
+        beta=inverse_temperature(n, p["beta0"], p["beta"]),
+        gamma=localization(d, p["gamma"], p["prior_radius"]),
+    )
+
+
+def _stat_attrs(stat) -> dict:
+    """What a statistic is, stored on its variable so that readers need no sampler code."""
+    return {"meaning": stat.meaning, "at": stat.at, "figure": stat.figure or "", "counts": stat.counts or "", "spread": int(stat.spread)}
+
+
+def trace_tree(trace: Trace, stats: dict, *, burn_in: int, eval_every: int) -> xr.DataTree:
+    """The ArviZ DataTree of a trace: posterior (L_n, θ projections), sample_stats (with
+    each statistic's declaration as attributes, from ``stats``: name -> Stat) and tuning."""
+    chains, draws = trace.loss.shape
+    steps_at_draw = burn_in + eval_every * np.arange(1, draws + 1)
+    dt = from_dict(
+        {"posterior": {"L_n": trace.loss, "theta_proj": trace.theta_proj}, "sample_stats": trace.stats},
+        coords={"proj": np.arange(trace.theta_proj.shape[-1])},
+        dims={"theta_proj": ["proj"]},
+    )
+    for group in ("posterior", "sample_stats"):  # the sampler step of each draw, beside ArviZ's 0-based draw index
+        ds = dt[group].to_dataset().assign_coords(step=("draw", steps_at_draw))
+        for name in ds.data_vars if group == "sample_stats" else ():
+            ds[name].attrs.update(_stat_attrs(stats[name]))
+        dt[group] = ds
+    tuning = {**trace.tuned, "diverged_step": trace.diverged_step}
+    dt["tuning"] = xr.Dataset({k: (("chain",), np.asarray(v)) for k, v in tuning.items()}, coords={"chain": np.arange(chains)})
+    return dt
+
+
+def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out: str) -> None:
+    """Tune and run one sampler -> ``trace.nc`` (ArviZ DataTree: posterior
+    L_n and θ projections, sample_stats, tuning)."""
+    s, name = settings["sampler_settings"], settings["sampler"]
+    jax.config.update("jax_enable_x64", s["dtype"] == "float64")
+    data, erm = files.open_dataset(data_path), files.open_dataset(erm_path)
+    post = build_posterior(settings, data, erm, s["dtype"])
+    key = jax.random.fold_in(jax.random.key(settings["seed"]), 2)
+    spec, algorithm = samplers.instantiate(name, s)
+    log.info(
+        "%s: d=%d n=%d beta=%.5g nbeta=%.5g gamma=%.5g L0=%.6g", name, post.d, post.n, post.beta, post.nbeta, post.gamma, erm.attrs["L0"]
+    )
+    chains, draws = s["chains"], draw_count(s["steps"], s["burn_in"], s["eval_every"])
+    failure = data_failure(int(data.attrs["nonfinite_rows"]), post.n) or erm_failure(erm)
+    if failure:  # the run is still written, with NaN draws, so the sweep's other rows and the CSV are made
+        trace = no_draws(chains, draws, failure=failure)
+    else:
+        trace = run_chains(
+            name,
+            algorithm,
+            spec,
+            post,
+            key,
+            chains=chains,
+            steps=s["steps"],
+            burn_in=s["burn_in"],
+            eval_every=s["eval_every"],
+            loss_star=float(erm.attrs["L0"]),
+            projection_seed=settings["seed"],
+        )
+    if trace.failure:
+        log.warning("%s: %s; no draws: the run is written with NaN draws (λ̂ = NaN) and this status", name, trace.failure)
+    dt = trace_tree(trace, {stat.name: stat for stat in spec.stats}, burn_in=s["burn_in"], eval_every=s["eval_every"])
+    dt.attrs = files.provenance(
+        settings,
+        run_id=run_id,
+        sampler=name,
+        dtype=str(post.w_star.dtype),
+        d=post.d,
+        n=post.n,
+        beta=post.beta,
+        nbeta=post.nbeta,
+        gamma=post.gamma,
+        L0=float(erm.attrs["L0"]),
+        erm_grad_norm=float(erm.attrs["grad_norm"]),
+        erm_converged=int(erm.attrs["converged"]),
+        true_llc=float(erm.attrs["true_llc"]),
+        true_llc_multiplicity=float(erm.attrs["true_llc_multiplicity"]),
+        sampling_seconds=trace.sampling_seconds,
+        compile_seconds=trace.compile_seconds,
+        tuning_seconds=trace.tuning_seconds,
+        grad_evals_sampling_fde=trace.grads_sampling,
+        grad_evals_tuning_fde=trace.grads_tuning,
+        grad_evals_fde=trace.grads_sampling + trace.grads_tuning,
+        failure=trace.failure,
+        title_settings=list(spec.title_settings),
+        minibatch=spec.minibatch,
+    )
+    files.write_netcdf(dt, out)
+    log.info("%s: %d chains x %d draws in %.1f s (compile %.1f s)", name, chains, draws, trace.sampling_seconds, trace.compile_seconds)
