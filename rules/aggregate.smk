@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        llc=[LLC_NC.format(run_id=r) for r in PLAN.runs],
+        llc=[LLC_NC.format(run_id=r) for r in PLAN.end_runs()],
     output:
         csv=report(SWEEP_CSV, caption="../workflow/report/sweep_csv.rst", category="Sweep"),
         index=INDEX_CSV,
@@ -15,6 +15,7 @@ rule aggregate:
             "experiment": {n: {k: e[k] for k in ("data_id", "erm_id", "runs")} for n, e in PLAN.experiments.items()},
             "data": PLAN.data,
             "erm": PLAN.erm,
+            "checkpoint": PLAN.checkpoints,
             "run": PLAN.runs,
         },
         stats=STAT_COLUMNS,

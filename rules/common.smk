@@ -11,10 +11,13 @@ from llcbench.sources import code_hash
 RESULTS = "results"
 DATA_NC = "results/data/{data_id}/data.nc"
 ERM_NC = "results/erm/{erm_id}/erm.nc"
+CHECKPOINT_NC = "results/checkpoints/{checkpoint_id}/checkpoint.nc"
 TRACE_NC = "results/runs/{run_id}/trace.nc"
 LLC_NC = "results/runs/{run_id}/llc.nc"
 SWEEP_CSV = "results/llc_sweep_results.csv"
 INDEX_CSV = "results/index.csv"
+TRAJECTORY_CSV = "results/llc_trajectory.csv"
+TRAJECTORY_PNG = "results/trajectories/{experiment}/llc_trajectory.png"
 
 try:
     # workflow.configfiles: the --configfile files and config/config.yaml, re-read for duplicate keys
@@ -34,6 +37,8 @@ config["compile_cache"] = coerce_scalars(config.get("compile_cache"))
 wildcard_constraints:
     data_id=r"d[0-9a-f]{12}",
     erm_id=r"e[0-9a-f]{12}",
+    checkpoint_id=r"c[0-9a-f]{12}",
+    experiment=r"[A-Za-z0-9_.,=+-]+",
     run_id=rf"({'|'.join(SAMPLERS)})-[0-9a-f]{{12}}",
     sampler="|".join(SAMPLERS),
 
@@ -50,8 +55,37 @@ STAT_COLUMNS = stat_columns(entry.spec for entry in SAMPLERS.values())
 
 
 def experiment_label(run_id):
-    """Report category of a run: the experiment(s) it belongs to."""
-    return "Experiment " + ", ".join(name for name, e in PLAN.experiments.items() if run_id in e["runs"].values())
+    """Report category of a run: the experiment(s) it belongs to (a checkpoint run: the
+    experiment(s) whose trajectory it is a point of)."""
+    names = [name for name, e in PLAN.experiments.items() if run_id in e["runs"].values()]
+    if names:
+        return "Experiment " + ", ".join(names)
+    names = [n for n, e in PLAN.experiments.items() if any(run_id in p["runs"].values() for p in e.get("trajectory", ()))]
+    return "Experiment " + ", ".join(names) + " (checkpoints)"
+
+
+def centre_file(run):
+    """The file a run's local posterior is centred on: its checkpoint, or w* (erm.nc)."""
+    if run.get("checkpoint_id"):
+        return CHECKPOINT_NC.format(checkpoint_id=run["checkpoint_id"])
+    return ERM_NC.format(erm_id=run["erm_id"])
+
+
+# LLC along training: the experiments that set training.checkpoints.
+TRAJECTORIES = {name: e for name, e in PLAN.experiments.items() if "trajectory" in e}
+
+
+def trajectory_outputs():
+    """The trajectory table and one figure per experiment with checkpoints (nothing without any)."""
+    if not TRAJECTORIES:
+        return []
+    return [TRAJECTORY_CSV] + [TRAJECTORY_PNG.format(experiment=name) for name in TRAJECTORIES]
+
+
+def checkpoint_run_figures():
+    """Every per-run figure of every checkpoint run (not in `all`: the `checkpoint_figures` target)."""
+    end = set(PLAN.end_runs())
+    return [f for f in run_outputs(r for r in PLAN.trajectory_runs() if r not in end) if f.endswith(".png")]
 
 
 def print_summary():
@@ -87,10 +121,10 @@ def stat_figures(sampler):
     return {stat.figure: stat.name for stat in SAMPLERS[sampler].spec.stats if stat.figure}
 
 
-def run_outputs():
-    """Every per-run file the report shows: summary and figures of each planned run."""
+def run_outputs(runs=None):
+    """Every per-run file the report shows: summary and figures of each end-of-training run (or of ``runs``)."""
     out = []
-    for run_id in PLAN.runs:
+    for run_id in PLAN.end_runs() if runs is None else runs:
         sampler = run_sampler_name(run_id)
         out.append(f"results/runs/{run_id}/summary.md")
         out += [f"results/runs/{run_id}/{sampler}_{name}.png" for name in (*RUN_FIGURES, *stat_figures(sampler))]

@@ -41,6 +41,37 @@ rule plot_sweep:
         "../workflow/scripts/plot_sweep.py"
 
 
+# LLC along training, one figure per experiment with training.checkpoints.
+rule plot_trajectory:
+    input:
+        csv=TRAJECTORY_CSV,
+        erm=lambda wc: ERM_NC.format(erm_id=TRAJECTORIES[wc.experiment]["erm_id"]),
+    output:
+        png=report(
+            TRAJECTORY_PNG,
+            caption="../workflow/report/llc_trajectory.rst",
+            category=lambda wc: f"Experiment {wc.experiment}",
+            subcategory="trajectory",
+        ),
+    log:
+        "results/logs/plots/trajectory_{experiment}.log",
+    localrule: True
+    conda:
+        "../envs/llcbench.yaml"
+    params:
+        code=stage_code("plots"),
+    script:
+        "../workflow/scripts/plot_trajectory.py"
+
+
+# Per-run figures of every checkpoint run (not part of `all`):
+#   uv run snakemake checkpoint_figures --cores all --configfile config/presets/trajectory.yaml
+rule checkpoint_figures:
+    input:
+        checkpoint_run_figures(),
+    localrule: True
+
+
 # Refresh the README's example figures from the first experiment of the current config:
 #   uv run snakemake readme_images --cores all --configfile config/presets/quick.yaml
 README_FIGURES = (

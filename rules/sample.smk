@@ -1,7 +1,7 @@
 rule sample:
     input:
         data=lambda wc: DATA_NC.format(data_id=PLAN.runs[wc.run_id]["data_id"]),
-        erm=lambda wc: ERM_NC.format(erm_id=PLAN.runs[wc.run_id]["erm_id"]),
+        centre=lambda wc: centre_file(PLAN.runs[wc.run_id]),  # w* (erm.nc) or a training checkpoint
     output:
         trace=TRACE_NC,
     log:

@@ -14,7 +14,8 @@ import jsonschema
 import yaml
 
 from llcbench import samplers
-from llcbench.model import layer_sizes
+from llcbench.checkpoints import SNAPSHOT_BYTES_MAX, checkpoint_grid, checkpoint_steps, nearest_grid_steps
+from llcbench.model import count_params, layer_sizes
 from llcbench.plan import build_plan, draw_count
 from llcbench.samplers.spec import ContractError, SamplerSpec, build_parameters, read_spec
 
@@ -73,7 +74,13 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return "allowed: see workflow/schemas/config.schema.yaml"
 
 
-_DEF_WORDS = {"width_list": "a list of integers >= 1", "positive_number": "a number > 0", "positive_int": "an integer >= 1"}
+_DEF_WORDS = {
+    "width_list": "a list of integers >= 1",
+    "positive_number": "a number > 0",
+    "positive_int": "an integer >= 1",
+    "checkpoint_count": "a count of checkpoints >= 2",
+    "checkpoint_list": "a list of distinct training steps >= 1",
+}
 
 
 def _format(error: jsonschema.ValidationError, prefix: str) -> str:
@@ -162,6 +169,48 @@ def _cross_checks(where: str, e: dict) -> None:
         if "batch_size" in st and st["batch_size"] > n:
             raise ConfigError(f"{at}.samplers.{s}.batch_size: {st['batch_size']} exceeds data.n = {n}; allowed: 1..{n}")
     _dln_checks(at, e)
+    _checkpoint_checks(at, e)
+
+
+def _checkpoint_checks(at: str, e: dict) -> None:
+    """``training.checkpoints``: trained w* only; listed steps on the grid the ERM job keeps
+    (``checkpoints.checkpoint_grid``); a count the grid can hold; the kept parameters within
+    ``checkpoints.SNAPSHOT_BYTES_MAX``."""
+    t = e["training"]
+    checkpoints, steps = t["checkpoints"], t["steps"]
+    if checkpoints is None:
+        return
+    key = f"{at}.training.checkpoints"
+    if t["method"] != "optax":
+        raise ConfigError(
+            f"{key}: training.method is {t['method']}, which builds w* without training; allowed: null, or training.method: optax"
+        )
+    grid = checkpoint_grid(steps)
+    if isinstance(checkpoints, list):
+        for i, step in enumerate(checkpoints):
+            if step > steps:
+                raise ConfigError(f"{key}.{i}: {step} exceeds training.steps = {steps}; allowed: steps 1..{steps}")
+            if step not in grid:
+                near = " or ".join(map(str, nearest_grid_steps(step, steps)))
+                raise ConfigError(
+                    f"{key}.{i}: {step} is not a step the ERM job keeps; allowed: steps 1..{steps} with at most two significant "
+                    f"digits (here {near}), or the final step {steps}"
+                )
+    elif checkpoints > len(grid):
+        raise ConfigError(f"{key}: {checkpoints} checkpoints, but training.steps = {steps} keeps only {len(grid)}; allowed: 2..{len(grid)}")
+    elif len(checkpoint_steps(checkpoints, steps)) < checkpoints:
+        raise ConfigError(
+            f"{key}: {checkpoints} log-spaced steps up to {steps} fall on only {len(checkpoint_steps(checkpoints, steps))} distinct kept steps; "
+            f"allowed: a smaller count, more training.steps, or a list of steps"
+        )
+    m, d = e["model"], e["data"]
+    dim = count_params(layer_sizes(d["in_dim"], d["out_dim"], m["depth"], m["widths"], m["target_params"]), m["bias"])
+    size = 4 * dim * len(grid)
+    if size > SNAPSHOT_BYTES_MAX:
+        raise ConfigError(
+            f"{key}: keeping the parameters (d = {dim}) at the {len(grid)} checkpoint steps of training.steps = {steps} takes "
+            f"{size / 2**20:.0f} MiB; allowed: at most {SNAPSHOT_BYTES_MAX / 2**20:.0f} MiB (a smaller model or fewer training.steps), or null"
+        )
 
 
 def _dln_checks(at: str, e: dict) -> None:

@@ -85,7 +85,7 @@ def wnv(llc_se: float, sampling_seconds: float, sampling_grads: float) -> dict[s
     return {"wnv_time": var * sampling_seconds, "wnv_grad": var * sampling_grads}
 
 
-UPSTREAM_FAILURES = ("data_nonfinite", "erm_nonfinite")  # the sampler never saw usable inputs
+UPSTREAM_FAILURES = ("data_nonfinite", "erm_nonfinite", "checkpoint_nonfinite")  # the sampler never saw usable inputs
 
 
 def health_status(
@@ -97,6 +97,7 @@ def health_status(
     erm_converged: bool,
     thresholds: dict,
     failure: str = "",
+    checkpoint_grad_norm: float | None = None,
 ) -> str:
     """``ok``, or every reason (``;``-separated) not to trust the estimate:
     diverged chains, R-hat above ``rhat_max``, bulk or tail ESS below ``ess_min``,
@@ -104,19 +105,32 @@ def health_status(
     transitions), most draws below L_n(w*) (w* not a minimum), λ̂ < 0, an
     unconverged ERM. A run that could not sample has its ``failure`` instead of
     chain flags (``tuning_failed: …``, or an ``UPSTREAM_FAILURES`` one, which also
-    makes the ERM flag moot)."""
+    makes the ERM flag moot).
+
+    A run centred at a training checkpoint (``checkpoint_grad_norm`` = ‖∇L_n‖ there) is
+    never ``ok``: its status starts ``not_a_minimum: |grad L_n| = g, p% of draws below L_n``,
+    and the flags that assume a minimum (``w_star_not_minimum``, ``negative_llc``,
+    ``erm_not_converged``) are left out, since at a non-minimum they are expected, not
+    faults; the chain flags stay."""
+    at_checkpoint = checkpoint_grad_norm is not None
     if failure:
         reasons = [failure]
     elif est.chains_used == 0:  # no draw to judge: only the ERM flag can still apply
         reasons = ["diverged: all chains non-finite"]
     else:
-        reasons = _chain_flags(est, ess_tail, counts, frac_below_L0, thresholds)
-    if not erm_converged and not failure.startswith(UPSTREAM_FAILURES):
+        reasons = _chain_flags(est, ess_tail, counts, frac_below_L0, thresholds, minimum=not at_checkpoint)
+    upstream = failure.startswith(UPSTREAM_FAILURES)
+    if at_checkpoint and not upstream:
+        below = f", {100 * frac_below_L0:.0f}% of draws below L_n" if np.isfinite(frac_below_L0) else ""
+        reasons.insert(0, f"not_a_minimum: |grad L_n| = {checkpoint_grad_norm:.3g}{below}")
+    if not at_checkpoint and not erm_converged and not upstream:
         reasons.append("erm_not_converged")
     return ";".join(reasons) or "ok"
 
 
-def _chain_flags(est: LLCEstimate, ess_tail: float, counts: dict[str, float], frac_below_L0: float, thresholds: dict) -> list[str]:
+def _chain_flags(
+    est: LLCEstimate, ess_tail: float, counts: dict[str, float], frac_below_L0: float, thresholds: dict, minimum: bool = True
+) -> list[str]:
     reasons = []
     if est.chains_diverged:
         reasons.append(f"diverged: {est.chains_diverged} chain(s) non-finite, excluded")
@@ -126,6 +140,8 @@ def _chain_flags(est: LLCEstimate, ess_tail: float, counts: dict[str, float], fr
     if not low >= thresholds["ess_min"]:
         reasons.append(f"ess {np.floor(low):.0f} < {thresholds['ess_min']:g}")
     reasons += [f"{flag}: {total:.0f}" for flag, total in counts.items() if total > 0]
+    if not minimum:  # the flags below assume the centre is a minimum
+        return reasons
     if frac_below_L0 > 0.5:
         reasons.append(f"w_star_not_minimum: {100 * frac_below_L0:.0f}% of draws below L0")
     if est.llc < 0:

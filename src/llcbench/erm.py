@@ -22,6 +22,7 @@ class ERMResult(NamedTuple):
     trace_step: np.ndarray  # training step of each trace point
     final_loss: float  # L_n(w*), full batch
     grad_norm: float  # ‖∇L_n(w*)‖₂
+    snapshots: np.ndarray | None = None  # (len(snapshot_steps), d): w after each of ``snapshot_steps`` steps
 
 
 SCHEDULES = ("constant", "cosine")
@@ -44,9 +45,12 @@ def make_optimizer(settings: dict) -> optax.GradientTransformation:
     raise ValueError(f"training.optimizer: unknown {name!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
-def train(loss: EmpiricalLoss, sizes, settings: dict, seed: int, bias: bool = True) -> ERMResult:
-    """Minimise L_n = ``loss(w)`` from a fresh init, with minibatches of
-    ``settings['batch_size']`` rows (full batch when null) via ``loss.batch(w, x, y)``."""
+def train(loss: EmpiricalLoss, sizes, settings: dict, seed: int, bias: bool = True, snapshot_steps=None) -> ERMResult:
+    """Minimise L_n = ``loss(w)`` from a fresh init for ``settings['steps']`` steps, with
+    minibatches of ``settings['batch_size']`` rows (full batch when null) via
+    ``loss.batch(w, x, y)``. ``snapshot_steps`` (sorted steps in 1..steps, or None): keep w
+    after each of those steps (``ERMResult.snapshots``), written in place inside the compiled
+    loop, so memory is one (len(snapshot_steps), d) array whatever the number of steps."""
     loss_fn, batch_loss_fn, x, y = loss, loss.batch, loss.x, loss.y
     key = jax.random.fold_in(jax.random.key(seed), 1)
     k_init, k_batches = jax.random.split(key)
@@ -55,36 +59,86 @@ def train(loss: EmpiricalLoss, sizes, settings: dict, seed: int, bias: bool = Tr
     steps, n = settings["steps"], x.shape[0]
     batch_size = settings["batch_size"] or n
     every = max(1, steps // LOG_POINTS)
+    chunks, rest = divmod(steps, every)
 
-    def step(carry, key):
-        w, opt_state = carry
+    def update(w, opt_state, key):
         if batch_size >= n:
             grads = jax.grad(loss_fn)(w)
         else:
             idx = jax.random.randint(key, (batch_size,), 0, n)
             grads = jax.grad(batch_loss_fn)(w, x[idx], y[idx])
         updates, opt_state = opt.update(grads, opt_state, w)
-        return (optax.apply_updates(w, updates), opt_state), None
+        return optax.apply_updates(w, updates), opt_state
 
-    def chunk(carry, keys):
-        carry, _ = jax.lax.scan(step, carry, keys)
+    if snapshot_steps is None:
+
+        def step(carry, key):
+            w, opt_state = carry
+            return update(w, opt_state, key), None
+
+        def start(w0):
+            return (w0, opt.init(w0))
+
+        def xs(keys, first):  # the per-step inputs: keys only
+            return keys
+
+    else:
+        # slot[t - 1] = row of the snapshot taken after step t, or -1: each step writes one row,
+        # its own where it is a snapshot step, else the row it would overwrite, unchanged
+        slot = np.full(steps, -1, np.int32)
+        slot[np.asarray(snapshot_steps) - 1] = np.arange(len(snapshot_steps))
+
+        def step(carry, xs):
+            w, opt_state, kept = carry
+            key, row = xs
+            w, opt_state = update(w, opt_state, key)
+            at = jnp.maximum(row, 0)
+            kept = kept.at[at].set(jnp.where(row >= 0, w, kept[at]))
+            return (w, opt_state, kept), None
+
+        def start(w0):
+            return (w0, opt.init(w0), jnp.zeros((len(snapshot_steps), w0.shape[0]), w0.dtype))
+
+        def xs(keys, first):  # keys and snapshot rows of the steps first + 1, first + 2, ...
+            return keys, jnp.asarray(slot[first : first + keys.size].reshape(keys.shape))
+
+    def chunk(carry, inputs):
+        carry, _ = jax.lax.scan(step, carry, inputs)
         return carry, loss_fn(carry[0])
 
     @jax.jit
     def run(w0, key):
-        keys = jax.random.split(key, (steps // every, every))
-        (w, _), trace = jax.lax.scan(chunk, (w0, opt.init(w0)), keys)
-        return w, trace
+        keys = jax.random.split(key, (chunks, every))
+        carry, trace = jax.lax.scan(chunk, start(w0), xs(keys, 0))
+        if rest:  # the steps after the last whole chunk
+            carry, _ = jax.lax.scan(step, carry, xs(jax.random.split(jax.random.fold_in(key, 1), rest), chunks * every))
+            trace = jnp.append(trace, loss_fn(carry[0]))
+        return carry, trace
 
-    w, trace = run(w0, k_batches)
+    carry, trace = run(w0, k_batches)
+    w = carry[0]
     final_loss, grad = jax.value_and_grad(loss_fn)(w)
+    trace_step = np.arange(1, chunks + 1) * every
     return ERMResult(
         w_star=np.asarray(w),
         loss_trace=np.asarray(trace),
-        trace_step=np.arange(1, len(trace) + 1) * every,
+        trace_step=np.append(trace_step, steps) if rest else trace_step,
         final_loss=float(final_loss),
         grad_norm=float(jnp.linalg.norm(grad)),
+        snapshots=None if snapshot_steps is None else np.asarray(carry[2]),
     )
+
+
+def loss_and_grad_norms(loss: EmpiricalLoss, ws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L_n and ‖∇L_n‖₂ at each row of ``ws`` (k, d), one full-batch gradient at a time."""
+    value_and_grad = jax.value_and_grad(loss)
+
+    def one(w):
+        value, grad = value_and_grad(w)
+        return value, jnp.linalg.norm(grad)
+
+    values, norms = jax.jit(lambda ws: jax.lax.map(one, ws))(jnp.asarray(ws))
+    return np.asarray(values), np.asarray(norms)
 
 
 def aligned_dln(loss: EmpiricalLoss, sizes, rank: int, seed: int) -> ERMResult:

@@ -109,9 +109,11 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     write_bytes(text.encode(), path)
 
 
-def _open(opener, path):
+def _open(opener, path, select=None, drop_variables=None):
     try:
-        obj = opener(path, engine="netcdf4")
+        obj = opener(path, engine="netcdf4", **({"drop_variables": drop_variables} if drop_variables else {}))
+        if select:  # read only these labels of these dimensions
+            obj = obj.sel(select)
         return obj.load()
     except (OSError, ValueError, RuntimeError) as err:
         raise OSError(
@@ -120,9 +122,10 @@ def _open(opener, path):
         ) from err
 
 
-def open_dataset(path) -> xr.Dataset:
-    """Read a whole NetCDF file into memory, with a message that names a corrupt file."""
-    return _open(xr.open_dataset, path)
+def open_dataset(path, select: dict | None = None, drop_variables=None) -> xr.Dataset:
+    """Read a NetCDF file into memory, with a message that names a corrupt file: all of it, or
+    only the labels ``select`` ({dimension: labels}) picks, without ``drop_variables``."""
+    return _open(xr.open_dataset, path, select, drop_variables)
 
 
 def open_datatree(path) -> xr.DataTree:

@@ -1,10 +1,19 @@
-"""The job plan: content-addressed IDs for every data set, w* and sampler run a set of
-resolved experiments asks for. Pure Python (no JAX), imported by the Snakefile.
+"""The job plan: content-addressed IDs for every data set, w*, training checkpoint and
+sampler run a set of resolved experiments asks for. Pure Python (no JAX), imported by
+the Snakefile.
 
 IDs nest: ``data_id`` hashes the seed and data settings; ``erm_id`` hashes the data
-ID with the model, loss and training settings; a run ID is ``<sampler>-<hash>`` over
-the ERM ID, the posterior and that sampler's settings. Hashes are SHA-256 over
-canonical JSON (sorted keys), never Python's ``hash()``.
+ID with the model, loss and training settings; a checkpoint ID hashes the ERM ID and
+the training step; a run ID is ``<sampler>-<hash>`` over the ERM ID (and checkpoint
+ID), the posterior and that sampler's settings. Hashes are SHA-256 over canonical
+JSON (sorted keys), never Python's ``hash()``.
+
+Training checkpoints: an ERM job whose experiment sets ``training.checkpoints`` keeps
+the parameters at every step of ``checkpoints.checkpoint_grid(training.steps)``. Only that switch
+enters the ERM ID (as ``checkpoint_grid``), never the list, so changing the list adds
+or removes checkpoint and sampler jobs without re-training; with checkpoints off
+(null, the default) the ERM settings, and so every ID, are what they were before
+checkpoints existed.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from llcbench.checkpoints import CHECKPOINT_GRID, checkpoint_steps
 from llcbench.model import layer_sizes
 
 
@@ -40,8 +50,20 @@ class Plan:
 
     data: dict[str, dict] = field(default_factory=dict)  # data_id -> settings
     erm: dict[str, dict] = field(default_factory=dict)  # erm_id -> settings
-    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> settings
-    experiments: dict[str, dict] = field(default_factory=dict)  # name -> {"settings", "data_id", "erm_id", "runs": {sampler: run_id}}
+    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> settings (end-of-training and checkpoint runs)
+    checkpoints: dict[str, dict] = field(default_factory=dict)  # checkpoint_id -> {"erm_id", "step"}
+    # name -> {"settings", "data_id", "erm_id", "runs": {sampler: run_id}}, plus "trajectory" (a list of
+    # {"step", "checkpoint_id", "runs"} by step; the final step's checkpoint_id is None: it is w*, its runs the
+    # end-of-training runs) when the experiment sets training.checkpoints
+    experiments: dict[str, dict] = field(default_factory=dict)
+
+    def end_runs(self) -> list[str]:
+        """The end-of-training runs (at w*) of every experiment, each once, in plan order."""
+        return list(dict.fromkeys(r for e in self.experiments.values() for r in e["runs"].values()))
+
+    def trajectory_runs(self) -> list[str]:
+        """Every run a trajectory uses (checkpoint runs and the final step's end-of-training runs), each once."""
+        return list(dict.fromkeys(r for e in self.experiments.values() for p in e.get("trajectory", ()) for r in p["runs"].values()))
 
 
 def draw_count(steps: int, burn_in: int, eval_every: int) -> int:
@@ -65,31 +87,54 @@ def build_plan(experiments: dict[str, dict]) -> Plan:
         sizes = layer_sizes(
             e["data"]["in_dim"], e["data"]["out_dim"], e["model"]["depth"], e["model"]["widths"], e["model"]["target_params"]
         )
+        checkpoints = e["training"].get("checkpoints")
         erm = {
             "data_id": data_id,
             "seed": e["seed"],
             "model": e["model"],
             "layer_sizes": sizes,
             "loss": e["loss"],
-            "training": e["training"],
+            "training": {k: v for k, v in e["training"].items() if k != "checkpoints"},  # the list never enters the ERM ID
         }
+        if checkpoints is not None:
+            erm["checkpoint_grid"] = CHECKPOINT_GRID
         erm_id = "e" + content_id(erm)
         plan.erm[erm_id] = erm
-        runs = {}
-        for sampler in e["run_samplers"]:
-            run = {
-                "erm_id": erm_id,
-                "data_id": data_id,
-                "seed": e["seed"],
-                "model": e["model"],
-                "layer_sizes": sizes,
-                "loss": e["loss"],
-                "posterior": e["posterior"],
-                "sampler": sampler,
-                "sampler_settings": e["samplers"][sampler],
-            }
-            run_id = f"{sampler}-{content_id(run)}"
-            plan.runs[run_id] = run
-            runs[sampler] = run_id
+        base_run = {
+            "erm_id": erm_id,
+            "data_id": data_id,
+            "seed": e["seed"],
+            "model": e["model"],
+            "layer_sizes": sizes,
+            "loss": e["loss"],
+            "posterior": e["posterior"],
+        }
+
+        def add_runs(extra: dict) -> dict[str, str]:
+            runs = {}
+            for sampler in e["run_samplers"]:
+                run = {**base_run, **extra, "sampler": sampler, "sampler_settings": e["samplers"][sampler]}
+                run_id = f"{sampler}-{content_id(run)}"
+                plan.runs[run_id] = run
+                runs[sampler] = run_id
+            return runs
+
+        runs = add_runs({})
         plan.experiments[name] = {"settings": e, "data_id": data_id, "erm_id": erm_id, "runs": runs}
+        if checkpoints is not None:
+            final = e["training"]["steps"]
+            trajectory = []
+            for step in checkpoint_steps(checkpoints, final):
+                if step == final:  # the final step is w*: its runs are the end-of-training runs
+                    trajectory.append({"step": step, "checkpoint_id": None, "runs": runs})
+                    continue
+                checkpoint = {"erm_id": erm_id, "step": step}
+                checkpoint_id = "c" + content_id(checkpoint)
+                plan.checkpoints[checkpoint_id] = checkpoint
+                trajectory.append(
+                    {"step": step, "checkpoint_id": checkpoint_id, "runs": add_runs({"checkpoint_id": checkpoint_id, "step": step})}
+                )
+            if trajectory[-1]["step"] != final:  # the end-of-training estimate is always the trajectory's last point
+                trajectory.append({"step": final, "checkpoint_id": None, "runs": runs})
+            plan.experiments[name]["trajectory"] = trajectory
     return plan

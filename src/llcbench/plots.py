@@ -241,3 +241,96 @@ def step_size_calibration(table: pd.DataFrame, sampler: str, stats: dict[str, st
         ax.grid(alpha=0.3)
     fig.suptitle(f"{sampler.upper()} step-size calibration: choose the largest step whose λ̂ is stable and no chain diverges", fontsize=10)
     _save(fig, path)
+
+
+def _trajectory_floor(rows: pd.DataFrame, references: np.ndarray) -> float:
+    """The λ̂ axis floor of a trajectory figure: −inf (no clipping), unless some λ̂ lie far below
+    the rest (chains that left a saddle, or a checkpoint in a steep descent, give λ̂ of −nβ·ΔL):
+    then a floor under the others, so that those points do not flatten the plateaus."""
+    llc = rows["llc"].to_numpy(float)
+    values = np.concatenate([llc, references])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return -np.inf
+    top = max(values.max(), 1.0)
+    kept = llc[np.isfinite(llc) & (llc >= -0.5 * top)]
+    if not (llc < -0.5 * top).any():
+        return -np.inf
+    return min(-0.25 * top, kept.min() - 0.1 * top if kept.size else -0.25 * top)
+
+
+def llc_trajectory(table: pd.DataFrame, erm: xr.Dataset, experiment: str, path) -> None:
+    """λ̂ ± SE per sampler against the training step (log axis) of one experiment's rows of
+    the trajectory table, with the training loss L_n at every kept step (``erm``: its erm.nc)
+    on a second axis; for deep linear networks, the analytic λ of a rank-k network for the rank
+    k learnt so far as a dashed step line (a reference: a plateau is a saddle), and the analytic
+    λ at w* where it applies. Hollow markers: estimates with health flags beyond ``not_a_minimum``;
+    triangles on the floor, with their value: estimates far below the rest (see ``_trajectory_floor``)."""
+    from llcbench.trajectory import flagged
+
+    rows = table[table["experiment"] == experiment]
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    loss_ax = ax.twinx()
+    steps, loss = erm["snapshot_step"].values, erm["snapshot_loss"].values
+    loss_ax.plot(steps, loss, color="grey", lw=1.6, alpha=0.6, label="training loss L_n (right axis)")
+    if np.all(loss[np.isfinite(loss)] > 0) and np.isfinite(loss).any():
+        loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("training loss L_n (full batch)", color="dimgrey")
+    reference = erm["snapshot_reference_llc"].values
+    if np.isfinite(reference).any():
+        ax.plot(
+            steps, reference, color="black", ls="--", lw=1.2, drawstyle="steps-post", label="analytic λ, rank-k network, k learnt so far"
+        )
+        ranks = erm["snapshot_learnt_rank"].values
+        for i in np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]] & np.isfinite(reference)):  # where k changes
+            ax.annotate(f"k = {ranks[i]}", (steps[i], reference[i]), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    truth = rows.loc[rows["final"] == 1, ["step", "true_llc"]].dropna()
+    bottom = _trajectory_floor(rows, np.concatenate([reference, truth["true_llc"].to_numpy()]))
+    samplers = list(dict.fromkeys(rows["sampler"]))
+    for i, s in enumerate(samplers):
+        r = rows[rows["sampler"] == s].sort_values("step")
+        x = r["step"].to_numpy(float) * 1.04 ** (i - (len(samplers) - 1) / 2)  # side by side on the log axis
+        y = r["llc"].to_numpy(float)
+        line = ax.errorbar(
+            x, np.maximum(y, bottom), yerr=np.where(y < bottom, 0, r["llc_se"]), fmt="-", lw=1.2, capsize=3, label=f"{s} λ̂ ± SE"
+        )
+        color = line[0].get_color()
+        bad, off = flagged(r["status"]).to_numpy(), y < bottom
+        ax.scatter(x[~bad & ~off], y[~bad & ~off], color=color, zorder=3, s=30)
+        ax.scatter(x[bad & ~off], y[bad & ~off], facecolors="white", edgecolors=color, zorder=3, s=30)
+        for xi, yi in zip(x[off], y[off]):  # far below: drawn at the axis floor, value written beside
+            ax.scatter([xi], [bottom], marker="v", color=color, zorder=3, s=40)
+            ax.annotate(
+                f"{yi:.3g}",
+                (xi, bottom),
+                textcoords="offset points",
+                xytext=(7, 2 + 11 * i),
+                fontsize=7,
+                color=color,
+                bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.3},
+                zorder=5,
+            )
+    if len(truth):
+        ax.scatter(truth["step"], truth["true_llc"], marker="*", s=160, color="black", zorder=4, label="analytic λ at w*")
+    if np.isfinite(bottom):
+        ax.set_ylim(bottom=bottom - 0.04 * (ax.get_ylim()[1] - bottom))
+    ax.set_xscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(r"$\hat\lambda$ ± SE (centred at the step's parameters)")
+    ax.set_zorder(loss_ax.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    more, more_labels = loss_ax.get_legend_handles_labels()
+    if np.isfinite(bottom):
+        more.append(plt.Line2D([], [], marker="v", color="grey", ls="none"))
+        more_labels.append("λ̂ below the axis (value beside)")
+    ax.legend(handles + more, labels + more_labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
+    first = rows.iloc[0] if len(rows) else None
+    where = f"d={erm.attrs['d']}, nβ={first['nbeta']:.4g}, γ={first['gamma']:.4g}" if first is not None else ""
+    ax.set_title(
+        f"LLC along training: {experiment} ({where})\n"
+        "every point but the last is centred at a non-minimum (status not_a_minimum); hollow: other health flags",
+        fontsize=9,
+    )
+    _save(fig, path)

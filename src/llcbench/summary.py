@@ -16,26 +16,46 @@ def run_summary(attrs: dict, sampler_keys: list[str]) -> str:
     a = attrs
     settings = json.loads(a["settings_json"])
     versions = json.loads(a["versions_json"])
+    step = a.get("checkpoint_step")
+    centre = "w*" if step is None else "w_t"
+    where = (
+        f"ERM `{settings['erm_id']}`"
+        if step is None
+        else f"at training step {step}: checkpoint `{a['checkpoint_id']}` of ERM `{settings['erm_id']}`"
+    )
     lines = [
-        f"# {a['sampler'].upper()} run `{a['run_id']}` (ERM `{settings['erm_id']}`, data `{settings['data_id']}`)",
+        f"# {a['sampler'].upper()} run `{a['run_id']}` ({where}, data `{settings['data_id']}`)",
         "",
         f"**LLC λ̂ = {a['llc']:.4g} ± {a['llc_se']:.3g}** (status: `{a['status']}`)",
         "",
-        "| quantity | value |",
-        "| --- | --- |",
     ]
+    if step is not None:
+        lines += [
+            f"Centred at the parameters w_t after {step} training steps, not at a minimum: λ̂ = nβ·(E[L_n] − L_n(w_t)) "
+            'of the local posterior around w_t (README, "LLC along training").',
+            "",
+        ]
+    lines += ["| quantity | value |", "| --- | --- |"]
     rows = [
         ("ESS bulk / tail", f"{a['ess']:.0f} / {a['ess_tail']:.0f}"),
         ("R-hat", _fmt(a["rhat"])),
         ("chains used / diverged", f"{a['chains_used']:.0f} / {a['chains_diverged']:.0f}"),
-        ("L_n(w*), mean L_n", f"{a['L0']:.6g}, {a['mean_loss']:.6g}"),
-        ("draws below L_n(w*)", f"{100 * a['frac_below_L0']:.1f}%"),
+        (f"L_n({centre}), mean L_n", f"{a['L0']:.6g}, {a['mean_loss']:.6g}"),
+        (f"draws below L_n({centre})", f"{100 * a['frac_below_L0']:.1f}%"),
         ("d, n, β, nβ, γ", f"{a['d']}, {a['n']}, {a['beta']:.5g}, {a['nbeta']:.5g}, {a['gamma']:.5g}"),
         ("gradients", "minibatch (stochastic)" if a.get("minibatch") else "full batch"),
         ("sampling / tuning / compile seconds", f"{a['sampling_seconds']:.2f} / {a['tuning_seconds']:.2f} / {a['compile_seconds']:.2f}"),
         ("gradients (full-data equivalents): sampling / tuning", f"{a['grad_evals_sampling_fde']:.4g} / {a['grad_evals_tuning_fde']:.4g}"),
         ("WNV: λ²·s / λ²·gradients", f"{a['wnv_time']:.4g} / {a['wnv_grad']:.4g}"),
     ]
+    if step is not None:
+        rows += [
+            ("‖∇L_n(w_t)‖", _fmt(a["checkpoint_grad_norm"])),
+            (
+                "learnt rank k, rank-k reference λ (m)",
+                f"{a['learnt_rank']}, {_fmt(a['reference_llc'])} ({_fmt(a['reference_llc_multiplicity'])})",
+            ),
+        ]
     rows += [(k, _fmt(a[k])) for k in sampler_keys]
     lines += [f"| {k} | {v} |" for k, v in rows]
     lines += [

@@ -108,3 +108,55 @@ def assess(weights: list[np.ndarray], x: np.ndarray, activation: str, bias: bool
         lam, m = dln_learning_coefficient(widths, r)
         out.update(true_llc=lam, true_llc_multiplicity=float(m))
     return {**out, "truth_note": note}
+
+
+LEARNT_FRACTION = 0.5  # a mode counts as learnt once its singular value reaches half the least-squares fit's
+
+
+def learnt_ranks(products: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How many modes of the data each linear map in ``products`` (k, in_dim, out_dim) has
+    learnt: the number of i with σ_i(Σ^½ P) ≥ ``LEARNT_FRACTION`` · σ_i(Σ^½ P̂), over the modes
+    of the least-squares map P̂ = argmin ‖y − xP‖² above ``RANK_RTOL`` × its largest, in the
+    metric of the input covariance Σ = xᵀx/n (singular values sorted, so mode i of P is
+    compared with mode i of P̂). A deep linear network trained from a small initialisation
+    learns the modes one at a time, largest first: on each loss plateau this is the rank of
+    the truncation it sits near, whatever tiny directions the initialisation left."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    evals, evecs = np.linalg.eigh(x.T @ x / x.shape[0])
+    root = (evecs * np.maximum(evals, 0.0) ** 0.5) @ evecs.T
+    target = np.linalg.svd(root @ np.linalg.lstsq(x, y, rcond=None)[0], compute_uv=False)
+    target = target[target > RANK_RTOL * target[0]] if target.size and target[0] > 0 else target[:0]
+    out = np.full(len(products), -1)
+    for i, p in enumerate(products):
+        if np.isfinite(p).all():
+            s = np.linalg.svd(root @ np.asarray(p, np.float64), compute_uv=False)[: target.size]
+            out[i] = int(np.sum(s >= LEARNT_FRACTION * target[: s.size]))
+    return out
+
+
+def rank_reference(widths, ranks, activation: str, bias: bool, loss: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """The analytic (λ, m) of a bias-free deep linear network with ``widths`` (H_0, …, H_L)
+    whose truth has rank k, for each k in ``ranks`` (NaN where k < 0): the reference for
+    λ̂ at a training checkpoint that has learnt k modes. Not a truth there: a loss plateau
+    is a saddle, not a minimum. Returns (λ, m, note); all NaN, with the reason in the note,
+    unless the student is a deep linear network with the squared loss."""
+    ranks = np.asarray(ranks)
+    nan = np.full(ranks.shape, np.nan)
+    why = next(
+        (
+            reason
+            for failed, reason in (
+                (activation != "identity", f"no reference: student activation {activation} (needs identity)"),
+                (bias, "no reference: student has biases (needs model.bias: false)"),
+                (loss != "mse", f"no reference: loss {loss} (needs the squared loss)"),
+            )
+            if failed
+        ),
+        None,
+    )
+    if why:
+        return nan, nan.copy(), why
+    values = {k: dln_learning_coefficient(widths, k) for k in set(ranks.tolist()) if k >= 0}
+    lam = np.array([values[k][0] if k >= 0 else np.nan for k in ranks.tolist()], float)
+    mult = np.array([values[k][1] if k >= 0 else np.nan for k in ranks.tolist()], float)
+    return lam, mult, "analytic λ of this deep linear network with a rank-k truth, k = learnt rank (a reference at a saddle, not a truth)"

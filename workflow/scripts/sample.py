@@ -6,4 +6,4 @@ setup_job(snakemake)  # threads and logging before JAX loads
 
 from llcbench.stages.sample import run_sampler
 
-run_sampler(snakemake.params.settings, snakemake.wildcards.run_id, snakemake.input.data, snakemake.input.erm, snakemake.output.trace)
+run_sampler(snakemake.params.settings, snakemake.wildcards.run_id, snakemake.input.data, snakemake.input.centre, snakemake.output.trace)

@@ -36,9 +36,10 @@ def estimate_llc(trace_path: str, out: str, summary_out: str, health: dict) -> N
         ess_tail=extra["ess_tail"],
         counts=diagnostics.counted_flags(dt["sample_stats"].to_dataset(), stats),
         frac_below_L0=extra["frac_below_L0"],
-        erm_converged=bool(a["erm_converged"]),
+        erm_converged=bool(a.get("erm_converged", 1)),
         thresholds=health,
         failure=a.get("failure", ""),
+        checkpoint_grad_norm=a.get("checkpoint_grad_norm"),
     )
     obj = xr.Dataset(
         {

@@ -24,10 +24,48 @@ def erm_failure(erm: xr.Dataset) -> str:
     return "" if ok else "erm_nonfinite: w* or L_n(w*) is not finite (lower training.lr)"
 
 
+def centre(ds: xr.Dataset) -> np.ndarray:
+    """The centre of a run's local posterior: w* of an ``erm.nc``, or w of a ``checkpoint.nc``."""
+    return ds["w"].values if "w" in ds else ds["w_star"].values
+
+
+def centre_attrs(ds: xr.Dataset) -> tuple[dict, str]:
+    """What a trace records of its centre file, and why the run cannot sample ('' if it can).
+    At w* (``erm.nc``): L0 = L_n(w*), ``erm_grad_norm``, ``erm_converged`` and the analytic λ;
+    at a training checkpoint (``checkpoint.nc``): L0 = L_n there, ``checkpoint_id``,
+    ``checkpoint_step``, ``checkpoint_grad_norm``, the learnt rank and its rank-k reference λ,
+    and no analytic λ (a checkpoint is not a minimum)."""
+    a = ds.attrs
+    if "w" not in ds:
+        attrs = dict(
+            L0=float(a["L0"]),
+            erm_grad_norm=float(a["grad_norm"]),
+            erm_converged=int(a["converged"]),
+            true_llc=float(a["true_llc"]),
+            true_llc_multiplicity=float(a["true_llc_multiplicity"]),
+        )
+        return attrs, erm_failure(ds)
+    attrs = dict(
+        L0=float(a["L0"]),
+        checkpoint_id=a["checkpoint_id"],
+        checkpoint_step=int(a["step"]),
+        checkpoint_grad_norm=float(a["grad_norm"]),
+        learnt_rank=int(a["learnt_rank"]),
+        reference_llc=float(a["reference_llc"]),
+        reference_llc_multiplicity=float(a["reference_llc_multiplicity"]),
+        true_llc=float("nan"),
+        true_llc_multiplicity=float("nan"),
+    )
+    ok = np.isfinite(ds["w"].values).all() and np.isfinite(attrs["L0"])
+    failure = "" if ok else f"checkpoint_nonfinite: w or L_n at step {a['step']} is not finite (training blew up; lower training.lr)"
+    return attrs, failure
+
+
 def build_posterior(settings: dict, data: xr.Dataset, erm: xr.Dataset, dtype: str = "float32") -> LocalPosterior:
-    """The tempered local posterior of a sampler run, its arrays in ``dtype``
-    (float64 needs ``jax_enable_x64``, which ``run_sampler`` sets)."""
-    w_star = erm["w_star"].values
+    """The tempered local posterior of a sampler run, its arrays in ``dtype`` (float64 needs
+    ``jax_enable_x64``, which ``run_sampler`` sets), centred at ``centre(erm)``: w* or a
+    training checkpoint's w."""
+    w_star = centre(erm)
     n, d = data.sizes["sample"], w_star.shape[0]
     p = settings["posterior"]
     return LocalPosterior(
@@ -63,20 +101,31 @@ def trace_tree(trace: Trace, stats: dict, *, burn_in: int, eval_every: int) -> x
     return dt
 
 
-def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out: str) -> None:
-    """Tune and run one sampler -> ``trace.nc`` (ArviZ DataTree: posterior
-    L_n and θ projections, sample_stats, tuning)."""
+def run_sampler(settings: dict, run_id: str, data_path: str, centre_path: str, out: str) -> None:
+    """Tune and run one sampler around the centre in ``centre_path`` (w* of an ``erm.nc``, or
+    w at a training step, ``checkpoint.nc``) -> ``trace.nc`` (ArviZ DataTree: posterior L_n
+    and θ projections, sample_stats, tuning)."""
     s, name = settings["sampler_settings"], settings["sampler"]
     jax.config.update("jax_enable_x64", s["dtype"] == "float64")
-    data, erm = files.open_dataset(data_path), files.open_dataset(erm_path)
+    data, erm = files.open_dataset(data_path), files.open_dataset(centre_path, drop_variables=["snapshot_w"])
     post = build_posterior(settings, data, erm, s["dtype"])
     key = jax.random.fold_in(jax.random.key(settings["seed"]), 2)
     spec, algorithm = samplers.instantiate(name, s)
+    at = f" at training step {erm.attrs['step']} (not a minimum)" if "w" in erm else ""
     log.info(
-        "%s: d=%d n=%d beta=%.5g nbeta=%.5g gamma=%.5g L0=%.6g", name, post.d, post.n, post.beta, post.nbeta, post.gamma, erm.attrs["L0"]
+        "%s: d=%d n=%d beta=%.5g nbeta=%.5g gamma=%.5g L0=%.6g%s",
+        name,
+        post.d,
+        post.n,
+        post.beta,
+        post.nbeta,
+        post.gamma,
+        erm.attrs["L0"],
+        at,
     )
     chains, draws = s["chains"], draw_count(s["steps"], s["burn_in"], s["eval_every"])
-    failure = data_failure(int(data.attrs["nonfinite_rows"]), post.n) or erm_failure(erm)
+    centre_info, centre_failure = centre_attrs(erm)
+    failure = data_failure(int(data.attrs["nonfinite_rows"]), post.n) or centre_failure
     if failure:  # the run is still written, with NaN draws, so the sweep's other rows and the CSV are made
         trace = no_draws(chains, draws, failure=failure)
     else:
@@ -106,11 +155,7 @@ def run_sampler(settings: dict, run_id: str, data_path: str, erm_path: str, out:
         beta=post.beta,
         nbeta=post.nbeta,
         gamma=post.gamma,
-        L0=float(erm.attrs["L0"]),
-        erm_grad_norm=float(erm.attrs["grad_norm"]),
-        erm_converged=int(erm.attrs["converged"]),
-        true_llc=float(erm.attrs["true_llc"]),
-        true_llc_multiplicity=float(erm.attrs["true_llc_multiplicity"]),
+        **centre_info,
         sampling_seconds=trace.sampling_seconds,
         compile_seconds=trace.compile_seconds,
         tuning_seconds=trace.tuning_seconds,

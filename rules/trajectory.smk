@@ -1,0 +1,21 @@
+# LLC along training: one row per (experiment, checkpoint, sampler) of the experiments with
+# training.checkpoints, from their runs' llc.nc and their checkpoint files (w* for the final step).
+rule trajectory:
+    input:
+        llc=[LLC_NC.format(run_id=r) for r in PLAN.trajectory_runs()],
+        checkpoints=[CHECKPOINT_NC.format(checkpoint_id=c) for c in PLAN.checkpoints],
+        erm=sorted({ERM_NC.format(erm_id=e["erm_id"]) for e in TRAJECTORIES.values()}),
+    output:
+        csv=report(TRAJECTORY_CSV, caption="../workflow/report/llc_trajectory_csv.rst", category="Trajectory"),
+    log:
+        "results/logs/trajectory.log",
+    localrule: True
+    conda:
+        "../envs/llcbench.yaml"
+    params:
+        trajectories={
+            name: {"settings": e["settings"], "erm_id": e["erm_id"], "trajectory": e["trajectory"]} for name, e in TRAJECTORIES.items()
+        },
+        code=stage_code("trajectory"),
+    script:
+        "../workflow/scripts/trajectory.py"
