@@ -66,7 +66,7 @@ def sgld_labels(index_csv: Path) -> dict[str, str]:
         return {}
     index = pd.read_csv(index_csv)
     runs = index[(index["kind"] == "run") & index["id"].str.startswith("sgld-")]
-    return {r.id: f"sgld ({json.loads(r.settings_json)['settings'].get('precond', 'none')})" for r in runs.itertuples()}
+    return {r.id: f"sgld ({json.loads(r.settings_json)['sampler_settings'].get('precond', 'none')})" for r in runs.itertuples()}
 
 
 def tabulate(df, labels: dict[str, str]) -> tuple[list[dict], dict]:

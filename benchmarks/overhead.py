@@ -10,7 +10,7 @@ wall s, CPU s, peak RSS) and each ``trace.nc``'s ``sampling_seconds``,
 − sampling − chain-loop compile − tuning (tuning includes its own compilation):
 interpreter start, imports, reading inputs, building the posterior, writing the
 trace. ``fixed`` = compile + other. The bare start-up cost is also timed directly (``python -c "import
-llcbench.stages"``). Finally the same command runs again (nothing to do).
+llcbench.stages.sample"``, what a sample job imports). Finally the same command runs again (nothing to do).
 
     uv run python benchmarks/overhead.py [--tiny] [--cores 2] [--workdir DIR] [--out results/benchmarks/overhead.json]
 
@@ -46,7 +46,7 @@ def job_table(workdir: Path) -> list[dict]:
     """One row per job with a benchmark table; sample jobs get the trace timings."""
     import pandas as pd
 
-    from llcbench import io
+    from llcbench import files
 
     rows = []
     for tsv in sorted((workdir / "results/benchmarks").glob("*/*.tsv")):
@@ -56,7 +56,7 @@ def job_table(workdir: Path) -> list[dict]:
                "max_rss_mb": float(b["max_rss"])}
         trace = workdir / "results/runs" / job / "trace.nc"
         if rule == "sample" and trace.exists():
-            a = io.open_datatree(str(trace)).attrs
+            a = files.open_datatree(str(trace)).attrs
             row.update(sampler=a["sampler"], d=int(a["d"]), n=int(a["n"]), **{k: float(a[k]) for k in
                        ("sampling_seconds", "compile_seconds", "tuning_seconds")})
             row["other_seconds"] = row["seconds"] - row["sampling_seconds"] - row["compile_seconds"] - row["tuning_seconds"]
@@ -92,7 +92,7 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     k = 1 if args.tiny else 3
     startup = {"python": startup_seconds("pass", k), "python_import_jax": startup_seconds("import jax, jax.numpy", k),
-               "python_import_llcbench_stages": startup_seconds("import llcbench.stages", k)}
+               "python_import_llcbench_stages": startup_seconds("import llcbench.stages.sample", k)}
     rules = {}
     for j in jobs:
         r = rules.setdefault(j["rule"], {"jobs": 0, "seconds": 0.0, "cpu_seconds": 0.0})

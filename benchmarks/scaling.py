@@ -89,8 +89,8 @@ def main() -> None:
             if args.tiny:
                 s.update({k: 20 for k in ("adapt_steps", "tune_steps") if k in s})
             fde_flops = s["chains"] * n * row_flops  # FLOPs of one FDE gradient in every chain
-            fit = lambda p, s=s, f=fde_flops: steps_for(s, f * (p.grads_per_step + p.record_grads / s["eval_every"]), budget, max_steps)
-            posterior = problem.posterior({**problem.runs[name], "settings": s})
+            fit = lambda grads_per_step, s=s, f=fde_flops: steps_for(s, f * grads_per_step, budget, max_steps)
+            posterior = problem.posterior({**problem.runs[name], "sampler_settings": s})
             base = {"d_target": d_target, "d": posterior.d, "n": n, "layer_sizes": problem.layer_sizes}
             try:
                 r = benchlib.time_sampler(name, s, posterior, loss_star=problem.L0, repeats=1, steps_for=fit)

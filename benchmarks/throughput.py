@@ -112,40 +112,50 @@ def plain_blackjax_run(posterior, s: dict):
     return lambda: timed(lambda: jax.block_until_ready(f(w, jax.random.key(1))))
 
 
-def naive_run(prepared, posterior, s: dict, steps: int, vmapped: bool):
-    """``run()`` timing our SGLD step driven from Python: one jitted call per
-    step (all chains vmapped, or one chain after the other), a host sync after
-    each, and float() of each draw's full-batch L_n."""
+def naive_run(algorithm, states, posterior, s: dict, steps: int, vmapped: bool):
+    """``(run, grads_fde)``: ``run()`` times our SGLD step driven from Python:
+    one jitted call per step (all chains vmapped, or one chain after the other),
+    a host sync after each, and float() of each draw's full-batch L_n. The
+    posterior is an argument of each jitted call, as in the driver. ``grads_fde``:
+    the FDE gradients of one ``run()``, the sum of its steps' ``info.grads``."""
     import jax
+    import numpy as np
 
     chains = s["chains"]
-    wrap = jax.vmap if vmapped else (lambda f: f)
-    plain, record = (jax.jit(wrap(lambda k, st, r=r: prepared.step(k, st, r))) for r in (False, True))
-    loss = jax.jit(posterior.loss)
-    groups = [prepared.states] if vmapped else [jax.tree.map(lambda a, c=c: a[c], prepared.states) for c in range(chains)]
+
+    def one_step(record):
+        if vmapped:
+            return jax.jit(lambda k, st, p: jax.vmap(lambda k, st: algorithm.step(k, st, p, record))(k, st))
+        return jax.jit(lambda k, st, p: algorithm.step(k, st, p, record))
+
+    plain, record = one_step(False), one_step(True)
+    loss = jax.jit(lambda p, w: p.loss(w))
+    groups = [states] if vmapped else [jax.tree.map(lambda a, c=c: a[c], states) for c in range(chains)]
 
     def loop():
-        key, losses = jax.random.key(1), []
+        key, losses, grads = jax.random.key(1), [], []
         for state in groups:
             for t in range(1, steps + 1):
                 key, sub = jax.random.split(key)
                 sub = jax.random.split(sub, chains) if vmapped else sub
-                state, _ = (record if t % s["eval_every"] == 0 else plain)(sub, state)
+                state, info = (record if t % s["eval_every"] == 0 else plain)(sub, state, posterior)
                 jax.block_until_ready(state)
+                grads.append(info.grads)
                 if t % s["eval_every"] == 0:
-                    w = prepared.position(state)
-                    losses += [float(loss(v)) for v in (w if vmapped else [w])]
-        return losses
+                    w = state.position
+                    losses += [float(loss(posterior, v)) for v in (w if vmapped else [w])]
+        return losses, grads
 
-    loop()  # compile
-    return lambda: timed(loop)
+    _, grads = loop()  # compile
+    return (lambda: timed(loop)), float(sum(np.sum(np.asarray(g, np.float64)) for g in grads))
 
 
 def main() -> None:
     args = benchlib.parse_args("throughput", __doc__, lambda ap: ap.add_argument("--repeats", type=int, default=5))
     import jax
 
-    from llcbench.samplers import load
+    from llcbench.samplers import instantiate
+    from llcbench.samplers.driver import start_chains
 
     repeats = 1 if args.tiny else args.repeats
     runs = [r for r in RUNS if not args.tiny or r[0] in TINY_RUNS]
@@ -162,7 +172,7 @@ def main() -> None:
         s = {**settings["samplers"][name], **over, "burn_in": 0}
         s["steps"] = max(2 * s["eval_every"], int(s["steps"] * scale))
         s.update({k: max(20, int(s[k] * scale)) for k in ("adapt_steps", "tune_steps") if k in s})
-        posterior = problem.posterior({**problem.runs[name], "settings": s})
+        posterior = problem.posterior({**problem.runs[name], "sampler_settings": s})
         run, info = benchlib.sampler_run(name, s, posterior, loss_star=problem.L0)
         info.update(label=label, batch_size=s.get("batch_size"))  # updated in place by run(): keep the dict
         bench.append((run, info))
@@ -171,16 +181,16 @@ def main() -> None:
             sgld_s, sgld_post = s, posterior
     jax.config.update("jax_enable_x64", False)
     chains, b = sgld_s["chains"], sgld_s["batch_size"]
-    prepared = load("sgld").prepare(sgld_post, sgld_s, jax.random.key(0), chains)
+    _, algorithm = instantiate("sgld", sgld_s)
+    states = start_chains("sgld", algorithm, sgld_post, jax.random.key(0), chains)[0]
     naive_steps = max(2 * sgld_s["eval_every"], sgld_s["steps"] // 4)
     fde = b / n
-    naive_grads = lambda steps: chains * (steps + steps // sgld_s["eval_every"]) * fde  # + one per record step
+    naive, naive_grads = naive_run(algorithm, states, sgld_post, sgld_s, naive_steps, vmapped=True)
+    naive_one, naive_one_grads = naive_run(algorithm, states, sgld_post, sgld_s, naive_steps // 2, vmapped=False)
     iters = 10 if args.tiny else 100
     bench += [
-        (naive_run(prepared, sgld_post, sgld_s, naive_steps, vmapped=True),
-         {"label": NAIVE, "dtype": "float32", "grads_fde": naive_grads(naive_steps), "batch_size": b}),
-        (naive_run(prepared, sgld_post, sgld_s, naive_steps // 2, vmapped=False),
-         {"label": NAIVE_ONE, "dtype": "float32", "grads_fde": naive_grads(naive_steps // 2), "batch_size": b}),
+        (naive, {"label": NAIVE, "dtype": "float32", "grads_fde": naive_grads, "batch_size": b}),
+        (naive_one, {"label": NAIVE_ONE, "dtype": "float32", "grads_fde": naive_one_grads, "batch_size": b}),
         (plain_blackjax_run(sgld_post, sgld_s),
          {"label": PLAIN, "dtype": "float32", "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b}),
         (full_batch_run(sgld_post, chains, iters),

@@ -21,7 +21,7 @@ TINY = ROOT / "tests/configs/tiny.yaml"
 WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "slurm", "envs", "src", "examples", "pyproject.toml")
 
 
-def snakemake(workdir, *args, snakefile=None, timeout=600):
+def snakemake(workdir, *args, snakefile=None, timeout=1800):
     """Run the snakemake CLI (as users type it) in ``workdir``."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile or Path(workdir) / "Snakefile"), "--directory", str(workdir), *args]

@@ -5,8 +5,10 @@ Python (no JAX), imported by the Snakefile; the job plan is ``llcbench.plan``.""
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,12 +27,15 @@ class ConfigError(ValueError):
     """A configuration value is not allowed. ``str(err)`` is one line naming the key."""
 
 
+@functools.lru_cache(maxsize=4)
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(path.read_text())
+    """The config schema (read once per process; callers never modify it)."""
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def _validator(schema: dict):
-    """A draft 2020-12 validator that fills in ``default`` values as it goes."""
+@functools.cache
+def _filling_validator_class():
+    """A draft 2020-12 validator class that fills in ``default`` values as it goes."""
     base = jsonschema.Draft202012Validator
     validate_properties = base.VALIDATORS["properties"]
 
@@ -41,8 +46,12 @@ def _validator(schema: dict):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
-    cls = jsonschema.validators.extend(base, {"properties": properties_with_defaults})
-    return cls(schema)
+    return jsonschema.validators.extend(base, {"properties": properties_with_defaults})
+
+
+def _validator(schema: dict):
+    """A validator of ``schema`` that fills in defaults."""
+    return _filling_validator_class()(schema)
 
 
 def _allowed(error: jsonschema.ValidationError) -> str:
@@ -109,6 +118,18 @@ def coerce_scalars(obj):
             return obj
         return value if value is None or isinstance(value, (bool, int, float)) else obj
     return obj
+
+
+def reject_nonfinite(obj, prefix: str = "") -> None:
+    """Raise ``ConfigError`` at the first NaN or infinite number anywhere in ``obj``.
+    JSON Schema's range checks let both through (every comparison with NaN is false,
+    +inf passes every ``minimum``), and no setting accepts them."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config error at {path}: {value} is not a finite number; allowed: finite numbers (no .nan, .inf or -.inf)")
+        reject_nonfinite(value, path)
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -370,6 +391,7 @@ def resolve_experiments(config: dict, schema: dict | None = None, registry: dict
     registry = {} if registry is None else registry
     user_listed_experiments = "experiments" in config
     config = coerce_scalars(config)
+    reject_nonfinite(config)
     _check({**schema, "properties": {**schema["properties"], "base": {"type": "object"}}}, config, "")
     base = config.get("base", {})
     filled_base = _validate_experiment(schema, base, "base", registry)
@@ -406,6 +428,7 @@ def resolve_health(config: dict, schema: dict | None = None) -> dict:
     """The ``health`` thresholds with defaults filled in (validated)."""
     schema = schema or load_schema()
     health = coerce_scalars(config.get("health", {}))
+    reject_nonfinite(health, "health")
     _check({"$defs": schema["$defs"], **schema["properties"]["health"]}, health, "health")
     return health
 
