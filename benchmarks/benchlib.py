@@ -44,8 +44,20 @@ def snakemake(workdir: Path, configfile: Path, cores: int, *extra: str) -> tuple
     import time
 
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # jobs set their own from --cores
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(next(p for p in (workdir / "Snakefile", ROOT / "Snakefile") if p.exists())), "--directory", str(workdir),
-           "--cores", str(cores), "--configfile", str(configfile), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(next(p for p in (workdir / "Snakefile", ROOT / "Snakefile") if p.exists())),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        "--configfile",
+        str(configfile),
+        *extra,
+    ]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -58,9 +70,15 @@ def machine() -> dict:
     """What the figures were measured on."""
     import jax
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "device": str(jax.devices()[0]), "jax": jax.__version__,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "python": platform.python_version(),
+    }
 
 
 def experiment(overrides: dict | None = None, preset: str | None = None) -> dict:
@@ -165,13 +183,33 @@ def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed:
     chains, eval_every = settings["chains"], settings["eval_every"]
     steps = steps_for(step_grads(name, algorithm, posterior, key, chains, eval_every)) if steps_for else settings["steps"]
     draws = draw_count(steps, 0, eval_every)
-    info = {"sampler": name, "dtype": dtype, "chains": chains, "steps": steps, "draws": draws, "grads_fde": math.nan,
-            "tuning_seconds": math.nan, "compile_seconds": math.inf, "runs": 0}
+    info = {
+        "sampler": name,
+        "dtype": dtype,
+        "chains": chains,
+        "steps": steps,
+        "draws": draws,
+        "grads_fde": math.nan,
+        "tuning_seconds": math.nan,
+        "compile_seconds": math.inf,
+        "runs": 0,
+    }
 
     def run() -> float:
         jax.config.update("jax_enable_x64", dtype == "float64")
-        trace = run_chains(name, algorithm, spec, posterior, key, chains=chains, steps=steps, burn_in=0,
-                           eval_every=eval_every, loss_star=loss_star, projection_seed=seed)
+        trace = run_chains(
+            name,
+            algorithm,
+            spec,
+            posterior,
+            key,
+            chains=chains,
+            steps=steps,
+            burn_in=0,
+            eval_every=eval_every,
+            loss_star=loss_star,
+            projection_seed=seed,
+        )
         if trace.failure:
             raise DegenerateTuning(f"{name}: {trace.failure}", trace.failure.removeprefix("tuning_failed: "))
         if not info["runs"]:
@@ -186,12 +224,16 @@ def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed:
 
 def rates(info: dict, seconds: float) -> dict:
     """``info`` plus the per-second and per-unit figures of a best time ``seconds``."""
-    return {**info, "seconds": seconds, "grads_fde_per_s": info["grads_fde"] / seconds,
-            "seconds_per_grad_fde": seconds / info["grads_fde"], "seconds_per_draw": seconds / info["draws"]}
+    return {
+        **info,
+        "seconds": seconds,
+        "grads_fde_per_s": info["grads_fde"] / seconds,
+        "seconds_per_grad_fde": seconds / info["grads_fde"],
+        "seconds_per_draw": seconds / info["draws"],
+    }
 
 
-def time_sampler(name: str, settings: dict, posterior, *, loss_star: float, repeats: int, seed: int = 0,
-                 steps_for=None) -> dict:
+def time_sampler(name: str, settings: dict, posterior, *, loss_star: float, repeats: int, seed: int = 0, steps_for=None) -> dict:
     """``rates`` of ``sampler_run``'s best of ``repeats`` runs."""
     run, info = sampler_run(name, settings, posterior, loss_star=loss_star, seed=seed, steps_for=steps_for)
     return rates(info, min(run() for _ in range(repeats)))
@@ -201,8 +243,9 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     """Plain-text table; ``columns`` = (key, header, format spec); missing -> '-'."""
     cells = [[h for _, h, _ in columns]]
     for r in rows:
-        cells.append(["-" if r.get(k) is None or (isinstance(r.get(k), float) and math.isnan(r[k]))
-                      else format(r[k], f) for k, _, f in columns])
+        cells.append(
+            ["-" if r.get(k) is None or (isinstance(r.get(k), float) and math.isnan(r[k])) else format(r[k], f) for k, _, f in columns]
+        )
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     left = [f == "s" for _, _, f in columns]  # text left, numbers right
     lines = ["  ".join(c.ljust(w) if lft else c.rjust(w) for c, w, lft in zip(row, widths, left)) for row in cells]
@@ -212,6 +255,7 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 def write_json(result: dict, out: str) -> None:
     """Write ``result`` to ``out`` atomically (non-finite floats become null)."""
+
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None

@@ -102,8 +102,7 @@ def plain_blackjax_run(posterior, s: dict):
         return kernel.step(k_noise, w, (posterior.x[idx], posterior.y[idx]), s["step_size"])
 
     def window(w, key):
-        w, _ = jax.lax.scan(lambda w, k: (jax.vmap(one)(jax.random.split(k, chains), w), None), w,
-                            jax.random.split(key, s["eval_every"]))
+        w, _ = jax.lax.scan(lambda w, k: (jax.vmap(one)(jax.random.split(k, chains), w), None), w, jax.random.split(key, s["eval_every"]))
         return w, jax.vmap(posterior.loss)(w)
 
     f = jax.jit(lambda w, key: jax.lax.scan(window, w, jax.random.split(key, s["steps"] // s["eval_every"])))
@@ -191,10 +190,14 @@ def main() -> None:
     bench += [
         (naive, {"label": NAIVE, "dtype": "float32", "grads_fde": naive_grads, "batch_size": b}),
         (naive_one, {"label": NAIVE_ONE, "dtype": "float32", "grads_fde": naive_one_grads, "batch_size": b}),
-        (plain_blackjax_run(sgld_post, sgld_s),
-         {"label": PLAIN, "dtype": "float32", "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b}),
-        (full_batch_run(sgld_post, chains, iters),
-         {"label": "reference: bare full-batch gradient, lax.scan", "dtype": "float32", "grads_fde": chains * iters}),
+        (
+            plain_blackjax_run(sgld_post, sgld_s),
+            {"label": PLAIN, "dtype": "float32", "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b},
+        ),
+        (
+            full_batch_run(sgld_post, chains, iters),
+            {"label": "reference: bare full-batch gradient, lax.scan", "dtype": "float32", "grads_fde": chains * iters},
+        ),
     ]
     best = [math.inf] * len(bench)
     roof_best = {k: math.inf for k in roofline_runs}
@@ -205,8 +208,12 @@ def main() -> None:
             jax.config.update("jax_enable_x64", info["dtype"] == "float64")  # as when it was compiled
             best[i] = min(best[i], run())
     roofline = {k: roofline_runs[k][1] / roof_best[k] for k in roofline_runs}
-    rows = [benchlib.rates({k: v for k, v in info.items() if k != "runs"}, t) if "draws" in info else
-            {**info, "seconds": t, "grads_fde_per_s": info["grads_fde"] / t} for (_, info), t in zip(bench, best)]
+    rows = [
+        benchlib.rates({k: v for k, v in info.items() if k != "runs"}, t)
+        if "draws" in info
+        else {**info, "seconds": t, "grads_fde_per_s": info["grads_fde"] / t}
+        for (_, info), t in zip(bench, best)
+    ]
     by = {r["label"]: r for r in rows}
     for r in rows:
         if r.get("batch_size"):
@@ -224,20 +231,49 @@ def main() -> None:
         "speedup_vs_plain_blackjax": by["sgld"]["vs_plain_blackjax"],
     }
     summary["goals"] = {k: {"goal": g, "measured": summary[k], "met": bool(summary[k] >= g)} for k, g in GOALS.items()}
-    print(f"\nlayer sizes {sizes}, d = {problem.erm.attrs['d']}, n = {n}, {chains} chains, SGLD b = {b}; "
-          f"best of {repeats} interleaved rounds; roofline ({n}x{h} @ {h}x{h} matmul) "
-          + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in roofline.items()))
-    print(benchlib.table(rows, [("label", "sampler / baseline", "s"), ("dtype", "dtype", "s"),
-                                ("grads_fde_per_s", "FDE grads/s", ".1f"), ("minibatch_grads_per_s", "minibatch grads/s", ".0f"),
-                                ("gflops", "GFLOP/s", ".1f"), ("roofline_fraction", "of roofline", ".2f"),
-                                ("vs_naive", "x naive", ".2f"), ("vs_plain_blackjax", "x BlackJAX", ".2f"),
-                                ("compile_seconds", "compile s", ".1f")]))
+    print(
+        f"\nlayer sizes {sizes}, d = {problem.erm.attrs['d']}, n = {n}, {chains} chains, SGLD b = {b}; "
+        f"best of {repeats} interleaved rounds; roofline ({n}x{h} @ {h}x{h} matmul) "
+        + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in roofline.items())
+    )
+    print(
+        benchlib.table(
+            rows,
+            [
+                ("label", "sampler / baseline", "s"),
+                ("dtype", "dtype", "s"),
+                ("grads_fde_per_s", "FDE grads/s", ".1f"),
+                ("minibatch_grads_per_s", "minibatch grads/s", ".0f"),
+                ("gflops", "GFLOP/s", ".1f"),
+                ("roofline_fraction", "of roofline", ".2f"),
+                ("vs_naive", "x naive", ".2f"),
+                ("vs_plain_blackjax", "x BlackJAX", ".2f"),
+                ("compile_seconds", "compile s", ".1f"),
+            ],
+        )
+    )
     for k, g in summary["goals"].items():
         print(f"goal {k} >= {g['goal']:g}: measured {g['measured']:.3g} -> {'met' if g['met'] else 'NOT met'}")
-    benchlib.write_json({"benchmark": "throughput", "tiny": args.tiny, "repeats": repeats, "machine": benchlib.machine(),
-                         "problem": {"layer_sizes": sizes, "d": int(problem.erm.attrs["d"]), "n": n, "chains": chains,
-                                     "batch_size": b, "flops_per_row_grad": row_flops},
-                         "roofline_flops": roofline, "rows": rows, "summary": summary}, args.out)
+    benchlib.write_json(
+        {
+            "benchmark": "throughput",
+            "tiny": args.tiny,
+            "repeats": repeats,
+            "machine": benchlib.machine(),
+            "problem": {
+                "layer_sizes": sizes,
+                "d": int(problem.erm.attrs["d"]),
+                "n": n,
+                "chains": chains,
+                "batch_size": b,
+                "flops_per_row_grad": row_flops,
+            },
+            "roofline_flops": roofline,
+            "rows": rows,
+            "summary": summary,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -326,9 +326,10 @@ def _validate_plugin(at: str, block: dict, schema: dict, entry: SamplerEntry) ->
         "$defs": schema["$defs"],
         "type": "object",
         "additionalProperties": False,
+        # properties first: the validator fills the module's defaults in before `required` is checked
+        "properties": {**{k: {} for k in samplers.CHAIN_SETTINGS}, **entry.spec.settings_schema, "module": {"type": "string"}},
         "allOf": [{"$ref": "#/$defs/chain_settings"}],
         "required": list(samplers.CHAIN_SETTINGS),
-        "properties": {**{k: {} for k in samplers.CHAIN_SETTINGS}, **entry.spec.settings_schema, "module": {"type": "string"}},
     }
     block = copy.deepcopy(block)
     _check(block_schema, block, at)
@@ -340,10 +341,12 @@ def _validate_plugin(at: str, block: dict, schema: dict, entry: SamplerEntry) ->
     return block
 
 
-def _validate_experiment(schema: dict, settings: dict, where: str, registry: dict) -> dict:
-    """``settings`` (an experiment, whole or partial) validated with defaults filled. Blocks
-    under ``samplers`` that are not built-ins must name a ``module`` (a plug-in); each is
-    validated against the schema its module declares and recorded in ``registry``."""
+def _validate_experiment(schema: dict, settings: dict, where: str, registry: dict, partial: bool = False) -> dict:
+    """``settings`` (an experiment, whole or ``partial`` overrides) validated with defaults
+    filled. Blocks under ``samplers`` that are not built-ins must name a ``module`` (a
+    plug-in); each is validated against the schema its module declares and recorded in
+    ``registry``. In ``partial`` overrides, a block of a plug-in already in ``registry`` may
+    leave its module out: it is checked once merged over ``base``."""
     settings = copy.deepcopy(settings)
     blocks = settings.get("samplers")
     plugins = {}
@@ -351,6 +354,9 @@ def _validate_experiment(schema: dict, settings: dict, where: str, registry: dic
         builtins = builtin_samplers(schema)
         for name in [k for k in blocks if k not in builtins]:
             at = f"{where}.samplers.{name}"
+            if partial and name in registry and isinstance(blocks[name], dict) and "module" not in blocks[name]:
+                blocks.pop(name)
+                continue
             if not isinstance(blocks[name], dict) or "module" not in blocks[name]:
                 raise ConfigError(
                     f"config error at {where}.samplers: unknown key {name!r}; allowed keys: {', '.join(builtins)}, "
@@ -405,7 +411,7 @@ def resolve_experiments(config: dict, schema: dict | None = None, registry: dict
     for name, gen in {**{n: {"override": o} for n, o in listed.items()}, **generated}.items():
         # Messages name where the settings came from: base alone, a listed experiment, or a sweep point.
         where = f"sweep[{name}]" if name in generated else f"experiments.{name}" if user_listed_experiments else "base"
-        _validate_experiment(schema, gen["override"], where, registry)
+        _validate_experiment(schema, gen["override"], where, registry, partial=True)
         merged = _validate_experiment(schema, deep_merge(base, gen["override"]), where, registry)
         _check_run_samplers(where, merged)
         _cross_checks(where, merged)
