@@ -11,7 +11,7 @@ min_version("9.0")
 # copy of the project): the code that runs is the code whose hash the rules carry.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
 
 
 # Found beside this Snakefile, so `--directory elsewhere` keeps the defaults.
