@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import TINY, copy_workflow, snakemake
+from conftest import TINY, with_shared_compile_cache, copy_workflow, snakemake
 
 
 def test_second_run_in_the_same_directory_is_refused_and_starts_nothing(tmp_path):
@@ -23,8 +23,7 @@ def test_second_run_in_the_same_directory_is_refused_and_starts_nothing(tmp_path
         str(wd / "Snakefile"),
         "--cores",
         "2",
-        "--configfile",
-        str(TINY),
+        *with_shared_compile_cache(["--configfile", str(TINY)]),
     ]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:

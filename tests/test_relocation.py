@@ -1,8 +1,8 @@
 """The cache survives a move: results are keyed by content, code dependencies are content
 hashes in ``params`` (llcbench/sources.py), never absolute paths or the project's location.
 
-A workflow copy runs the tiny config (SGLD and HMC only) under tmp/a, is moved to tmp/b
-with ``shutil.move``, and is dry-run there (`--directory b`, as every test run): nothing is
+The session's finished tiny run is copied to tmp/a, moved to tmp/b with ``shutil.move``,
+and dry-run there (`--directory b`, as every test run): nothing is
 to be done. Editing one sampler module in the moved copy re-runs exactly that sampler's
 jobs. The copy's jobs import the copy's own package (PYTHONPATH = <copy>/src, as the copy's
 own environment would), so the code hashes are those of the files that moved.
@@ -13,9 +13,8 @@ import shutil
 import time
 
 import pytest
-import yaml
 
-from conftest import TINY, copy_workflow, job_counts, job_outputs, snakemake
+from conftest import TINY, job_counts, job_outputs, snakemake
 
 
 def snakemake_in(wd, *args):
@@ -33,23 +32,17 @@ def dry_run(wd, config):
 
 
 @pytest.fixture(scope="module")
-def moved(tmp_path_factory):
-    """(project folder after the move, config file): the tiny config's base experiment with
-    SGLD and HMC, run to completion under tmp/a, then moved to tmp/b."""
+def moved(tiny_run, tmp_path_factory):
+    """(project folder after the move, config file): a copy of the session's finished tiny
+    run (files, results and Snakemake's metadata, modification times kept) moved to tmp/b."""
+    reference, _ = tiny_run
     tmp = tmp_path_factory.mktemp("relocation")
-    config = yaml.safe_load(TINY.read_text())
-    config["base"]["run_samplers"] = ["sgld", "hmc"]
-    del config["experiments"]  # one experiment: base
-    path = tmp / "relocate.yaml"
-    path.write_text(yaml.safe_dump(config))
-    a = copy_workflow(tmp / "a")
-    res = snakemake_in(a, "--cores", "2", "--configfile", str(path))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert job_counts(res.stdout + res.stderr)["sample"] == 2
+    a = tmp / "a"
+    shutil.copytree(reference, a, symlinks=True, ignore=shutil.ignore_patterns("locks"))
     b = tmp / "b"
     shutil.move(a, b)
     assert not a.exists() and (b / "results/llc_sweep_results.csv").is_file()
-    return b, path
+    return b, TINY
 
 
 def test_moved_project_has_nothing_to_do(moved):
