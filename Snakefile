@@ -2,10 +2,17 @@
 # with training.checkpoints, also ERM -> checkpoints -> sampler jobs per checkpoint -> LLC -> trajectory CSV -> plots.
 # `uv run snakemake --cores all` runs the default experiment; see README.md.
 import os
+import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The workflow runs the package beside this Snakefile, in this process and in every job (also in a
+# copy of the project): the code that runs is the code whose hash the rules carry.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
 
 
 # Found beside this Snakefile, so `--directory elsewhere` keeps the defaults.

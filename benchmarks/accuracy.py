@@ -31,12 +31,34 @@ import benchlib
 PRESET = "config/presets/dln.yaml"
 NBETA_MIN = 1e4
 TOLERANCE = {"hmc": 0.05, "mclmc": 0.05, "sgld (best)": 0.10}
-NEEDED = ["experiment", "run_id", "sampler", "llc", "llc_se", "nbeta", "gamma", "d", "data_id", "erm_id",
-          "grad_evals_fde", "sampling_seconds", "tuning_seconds", "compile_seconds", "status",
-          "true_llc", "true_llc_multiplicity", "rel_error"]
+NEEDED = [
+    "experiment",
+    "run_id",
+    "sampler",
+    "llc",
+    "llc_se",
+    "nbeta",
+    "gamma",
+    "d",
+    "data_id",
+    "erm_id",
+    "grad_evals_fde",
+    "sampling_seconds",
+    "tuning_seconds",
+    "compile_seconds",
+    "status",
+    "true_llc",
+    "true_llc_multiplicity",
+    "rel_error",
+]
 TINY_CASE = "dln_8x4x4x8_r2"  # the preset's smallest m = 1 case (d = 80)
-TINY = {"samplers": {"sgld": {"steps": 2000, "burn_in": 500, "eval_every": 10}, "hmc": {"steps": 100, "adapt_steps": 100},
-                     "mclmc": {"steps": 400, "tune_steps": 400}}}
+TINY = {
+    "samplers": {
+        "sgld": {"steps": 2000, "burn_in": 500, "eval_every": 10},
+        "hmc": {"steps": 100, "adapt_steps": 100},
+        "mclmc": {"steps": 400, "tune_steps": 400},
+    }
+}
 
 
 def tiny_config(dest: Path) -> Path:
@@ -66,7 +88,7 @@ def sgld_labels(index_csv: Path) -> dict[str, str]:
         return {}
     index = pd.read_csv(index_csv)
     runs = index[(index["kind"] == "run") & index["id"].str.startswith("sgld-")]
-    return {r.id: f"sgld ({json.loads(r.settings_json)['settings'].get('precond', 'none')})" for r in runs.itertuples()}
+    return {r.id: f"sgld ({json.loads(r.settings_json)['sampler_settings'].get('precond', 'none')})" for r in runs.itertuples()}
 
 
 def tabulate(df, labels: dict[str, str]) -> tuple[list[dict], dict]:
@@ -84,10 +106,16 @@ def tabulate(df, labels: dict[str, str]) -> tuple[list[dict], dict]:
         ref = hmc.get(key, math.nan)
         other = r["experiment"] != names[key]  # e.g. the case's _psgld experiment
         label = labels.get(r["run_id"], f"{r['sampler']} [{r['experiment']}]" if other else r["sampler"])
-        rows.append({**r, "case": names[key], "label": label,
-                     "seconds": r["tuning_seconds"] + r["compile_seconds"] + r["sampling_seconds"],
-                     "rel_diff_hmc": (r["llc"] - ref) / ref if r["sampler"] != "hmc" else math.nan,
-                     "abs_rel_error": abs(r["rel_error"])})
+        rows.append(
+            {
+                **r,
+                "case": names[key],
+                "label": label,
+                "seconds": r["tuning_seconds"] + r["compile_seconds"] + r["sampling_seconds"],
+                "rel_diff_hmc": (r["llc"] - ref) / ref if r["sampler"] != "hmc" else math.nan,
+                "abs_rel_error": abs(r["rel_error"]),
+            }
+        )
     rows.sort(key=lambda r: (r["true_llc_multiplicity"] > 1, r["d"], r["case"], r["label"]))
     verdicts = {}
     for case in dict.fromkeys(r["case"] for r in rows):
@@ -95,20 +123,39 @@ def tabulate(df, labels: dict[str, str]) -> tuple[list[dict], dict]:
         if here[0]["true_llc_multiplicity"] != 1 or here[0]["nbeta"] < NBETA_MIN:
             continue
         sgld = [r["abs_rel_error"] for r in here if r["sampler"] == "sgld"]
-        errors = {"hmc": [r["abs_rel_error"] for r in here if r["sampler"] == "hmc"],
-                  "mclmc": [r["abs_rel_error"] for r in here if r["sampler"] == "mclmc"],
-                  "sgld (best)": [min(sgld)] if sgld else []}
-        verdicts[case] = {k: {"abs_rel_error": e[0], "tolerance": TOLERANCE[k], "met": bool(e[0] <= TOLERANCE[k])}
-                          for k, e in errors.items() if e}
-    goals = {k: {"tolerance": t, "cases": sum(k in v for v in verdicts.values()),
-                 "met": bool(verdicts) and all(v[k]["met"] for v in verdicts.values() if k in v)} for k, t in TOLERANCE.items()}
+        errors = {
+            "hmc": [r["abs_rel_error"] for r in here if r["sampler"] == "hmc"],
+            "mclmc": [r["abs_rel_error"] for r in here if r["sampler"] == "mclmc"],
+            "sgld (best)": [min(sgld)] if sgld else [],
+        }
+        verdicts[case] = {
+            k: {"abs_rel_error": e[0], "tolerance": TOLERANCE[k], "met": bool(e[0] <= TOLERANCE[k])} for k, e in errors.items() if e
+        }
+    goals = {
+        k: {
+            "tolerance": t,
+            "cases": sum(k in v for v in verdicts.values()),
+            "met": bool(verdicts) and all(v[k]["met"] for v in verdicts.values() if k in v),
+        }
+        for k, t in TOLERANCE.items()
+    }
     return rows, {"cases": verdicts, "goals": goals, "all_met": bool(verdicts) and all(g["met"] and g["cases"] for g in goals.values())}
 
 
-COLUMNS = [("case", "case", "s"), ("d", "d", ".0f"), ("true_llc_multiplicity", "m", ".0f"), ("label", "sampler", "s"), ("true_llc", "λ", ".2f"),
-           ("llc", "λ̂", ".2f"), ("llc_se", "± SE", ".2f"), ("rel_error", "rel. error", "+.3f"),
-           ("rel_diff_hmc", "vs HMC", "+.3f"), ("grad_evals_fde", "FDE grads", ".3g"), ("seconds", "seconds", ".1f"),
-           ("status", "status", "s")]
+COLUMNS = [
+    ("case", "case", "s"),
+    ("d", "d", ".0f"),
+    ("true_llc_multiplicity", "m", ".0f"),
+    ("label", "sampler", "s"),
+    ("true_llc", "λ", ".2f"),
+    ("llc", "λ̂", ".2f"),
+    ("llc_se", "± SE", ".2f"),
+    ("rel_error", "rel. error", "+.3f"),
+    ("rel_diff_hmc", "vs HMC", "+.3f"),
+    ("grad_evals_fde", "FDE grads", ".3g"),
+    ("seconds", "seconds", ".1f"),
+    ("status", "status", "s"),
+]
 
 
 def main() -> None:
@@ -135,9 +182,13 @@ def main() -> None:
             benchlib.snakemake(workdir, benchlib.ROOT / PRESET, cores)
             csv = workdir / "results/llc_sweep_results.csv"
         rows, verdict = tabulate(pd.read_csv(csv), sgld_labels(csv.parent / "index.csv"))
-    for title, part in (("multiplicity m = 1", [r for r in rows if r["true_llc_multiplicity"] == 1]),
-                        ("multiplicity m > 1 (finite-nβ bias of the estimator expected; compare with HMC)",
-                         [r for r in rows if r["true_llc_multiplicity"] > 1])):
+    for title, part in (
+        ("multiplicity m = 1", [r for r in rows if r["true_llc_multiplicity"] == 1]),
+        (
+            "multiplicity m > 1 (finite-nβ bias of the estimator expected; compare with HMC)",
+            [r for r in rows if r["true_llc_multiplicity"] > 1],
+        ),
+    ):
         if part:
             print(f"\n{title}")
             print(benchlib.table(part, COLUMNS))
@@ -145,10 +196,37 @@ def main() -> None:
     for k, g in verdict["goals"].items():
         verdict_text = ("met" if g["met"] else "NOT met") if g["cases"] else "no such case in the CSV"
         print(f"  {k:12s} |rel. error| <= {g['tolerance']:.0%} on {g['cases']} cases: {verdict_text}")
-    keep = ["case", "label", "sampler", "experiment", "run_id", "d", "nbeta", "gamma", "true_llc", "true_llc_multiplicity",
-            "llc", "llc_se", "rel_error", "rel_diff_hmc", "grad_evals_fde", "sampling_seconds", "seconds", "status"]
-    benchlib.write_json({"benchmark": "accuracy", "tiny": args.tiny, "csv": str(csv), "nbeta_min": NBETA_MIN,
-                         "rows": [{k: r[k] for k in keep} for r in rows], **verdict}, args.out)
+    keep = [
+        "case",
+        "label",
+        "sampler",
+        "experiment",
+        "run_id",
+        "d",
+        "nbeta",
+        "gamma",
+        "true_llc",
+        "true_llc_multiplicity",
+        "llc",
+        "llc_se",
+        "rel_error",
+        "rel_diff_hmc",
+        "grad_evals_fde",
+        "sampling_seconds",
+        "seconds",
+        "status",
+    ]
+    benchlib.write_json(
+        {
+            "benchmark": "accuracy",
+            "tiny": args.tiny,
+            "csv": str(csv),
+            "nbeta_min": NBETA_MIN,
+            "rows": [{k: r[k] for k in keep} for r in rows],
+            **verdict,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,20 @@ def snakemake(workdir: Path, configfile: Path, cores: int, *extra: str) -> tuple
     import time
 
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # jobs set their own from --cores
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(next(p for p in (workdir / "Snakefile", ROOT / "Snakefile") if p.exists())), "--directory", str(workdir),
-           "--cores", str(cores), "--configfile", str(configfile), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(next(p for p in (workdir / "Snakefile", ROOT / "Snakefile") if p.exists())),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        "--configfile",
+        str(configfile),
+        *extra,
+    ]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -58,9 +70,15 @@ def machine() -> dict:
     """What the figures were measured on."""
     import jax
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "device": str(jax.devices()[0]), "jax": jax.__version__,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "python": platform.python_version(),
+    }
 
 
 def experiment(overrides: dict | None = None, preset: str | None = None) -> dict:
@@ -81,30 +99,34 @@ def experiment(overrides: dict | None = None, preset: str | None = None) -> dict
 
 class Problem:
     """Data and w* of one experiment, made by the workflow's own stage functions
-    in ``workdir``; ``posterior(sampler)`` builds that sampler's posterior."""
+    in ``workdir``; ``posterior(run)`` builds a run's posterior."""
 
     def __init__(self, settings: dict, workdir: Path):
-        from llcbench import io, stages
-        from llcbench.config import build_plan
+        from llcbench import files
+        from llcbench.plan import build_plan
+        from llcbench.stages.data import make_data
+        from llcbench.stages.erm import train_erm
 
         plan = build_plan({"default": settings})
         self.runs = {plan.runs[r]["sampler"]: plan.runs[r] for r in plan.experiments["default"]["runs"].values()}
         data, erm = next(iter(plan.data.values())), next(iter(plan.erm.values()))
-        stages.make_data(data, str(workdir / "data.nc"))
-        stages.train_erm(erm, str(workdir / "data.nc"), str(workdir / "erm.nc"))
-        self.data, self.erm = io.open_dataset(str(workdir / "data.nc")), io.open_dataset(str(workdir / "erm.nc"))
+        make_data(data, str(workdir / "data.nc"))
+        train_erm(erm, str(workdir / "data.nc"), str(workdir / "erm.nc"))
+        self.data, self.erm = files.open_dataset(str(workdir / "data.nc")), files.open_dataset(str(workdir / "erm.nc"))
         self.layer_sizes = erm["layer_sizes"]
         self.L0 = float(self.erm.attrs["L0"])
 
     def posterior(self, run: dict):
-        """The posterior of ``run`` (a plan run's settings) in its dtype; turns
-        JAX's float64 mode on or off to match, as the sample stage does."""
+        """The posterior of ``run`` (a plan run's settings, its sampler's block in
+        ``sampler_settings``) in its dtype; turns JAX's float64 mode on or off to
+        match, as the sample stage does."""
         import jax
 
-        from llcbench import stages
+        from llcbench.stages.sample import build_posterior
 
-        jax.config.update("jax_enable_x64", run["settings"]["dtype"] == "float64")
-        return stages.build_posterior(run, self.data, self.erm, run["settings"]["dtype"])
+        dtype = run["sampler_settings"]["dtype"]
+        jax.config.update("jax_enable_x64", dtype == "float64")
+        return build_posterior(run, self.data, self.erm, dtype)
 
 
 def flops_per_row_grad(layer_sizes: list[int]) -> float:
@@ -113,32 +135,85 @@ def flops_per_row_grad(layer_sizes: list[int]) -> float:
     return 3 * 2 * sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
 
 
+def step_grads(name: str, algorithm, posterior, key, chains: int, eval_every: int) -> float:
+    """FDE gradients of one chain's step, record-step extras spread over the
+    ``eval_every`` steps of a draw: the mean over chains of ``info.grads`` of one
+    plain and one record step from the tuned states (tuned with the key
+    ``run_chains(key)`` tunes with, so a cost that depends on the tuning, as
+    adjusted MCLMC's trajectory length does, is the one the timed run will have).
+    Raises ``DegenerateTuning`` as ``start_chains`` does."""
+    import jax
+    import numpy as np
+
+    from llcbench.samplers.driver import start_chains
+
+    k_tune, k_step = jax.random.split(key)
+    states = start_chains(name, algorithm, posterior, k_tune, chains)[0]
+
+    def grads(record: bool) -> float:
+        f = jax.jit(lambda k, s, p: jax.vmap(lambda k, s: algorithm.step(k, s, p, record))(k, s)[1].grads)
+        return float(np.mean(np.asarray(f(jax.random.split(k_step, chains), states, posterior), np.float64)))
+
+    return ((eval_every - 1) * grads(False) + grads(True)) / eval_every
+
+
 def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed: int = 0, steps_for=None):
-    """Tune ``name`` once; return ``(run, info)``. ``run()`` runs the compiled
-    chain loop once (burn-in 0) and returns its sampling seconds (compilation
-    excluded; JAX's x64 mode set to the posterior's dtype first). ``info``: the
-    settings' chains, steps and draws, FDE gradients per run (all chains,
-    record-step extras included, as the sample stage counts them), tuning and
-    compile seconds. ``steps_for(prepared)``, when given, sets the chain length
-    once the cost of a step is known."""
+    """``(run, info)`` for sampler ``name`` with its settings block ``settings``.
+    ``run()`` runs ``driver.run_chains`` once (tuning, then the chain loop with
+    burn-in 0, always from the same key, so every run does the same work) and
+    returns its sampling seconds (the compiled chain loop only: no compilation, no
+    tuning; JAX's x64 mode set to the posterior's dtype first). ``info``: the
+    settings' chains, steps and draws, and, once ``run()`` has run, FDE gradients
+    per run (the trace's ``grads_sampling``: all chains, record-step extras
+    included, as the sample stage counts them), tuning seconds (the first run's,
+    compilation included) and the least chain-loop compile seconds.
+    ``steps_for(grads_per_step)``, when given, sets the chain length from the FDE
+    gradients of one chain's step (``step_grads``). Raises ``DegenerateTuning``
+    when tuning fails."""
     import jax
 
-    from llcbench.samplers import load
-    from llcbench.samplers.driver import sample
+    from llcbench.plan import draw_count
+    from llcbench.samplers import instantiate
+    from llcbench.samplers.driver import DegenerateTuning, run_chains
 
-    key = jax.random.key(seed)
-    prepared = load(name).prepare(posterior, settings, key, settings["chains"])
-    steps = steps_for(prepared) if steps_for else settings["steps"]
-    draws = steps // settings["eval_every"]
     dtype = str(posterior.w_star.dtype)
-    info = {"sampler": name, "dtype": dtype, "chains": settings["chains"], "steps": steps, "draws": draws,
-            "grads_fde": settings["chains"] * (steps * prepared.grads_per_step + draws * prepared.record_grads),
-            "tuning_seconds": prepared.tuning_seconds, "compile_seconds": math.inf, "runs": 0}
+    jax.config.update("jax_enable_x64", dtype == "float64")
+    key = jax.random.key(seed)
+    spec, algorithm = instantiate(name, settings)
+    chains, eval_every = settings["chains"], settings["eval_every"]
+    steps = steps_for(step_grads(name, algorithm, posterior, key, chains, eval_every)) if steps_for else settings["steps"]
+    draws = draw_count(steps, 0, eval_every)
+    info = {
+        "sampler": name,
+        "dtype": dtype,
+        "chains": chains,
+        "steps": steps,
+        "draws": draws,
+        "grads_fde": math.nan,
+        "tuning_seconds": math.nan,
+        "compile_seconds": math.inf,
+        "runs": 0,
+    }
 
     def run() -> float:
         jax.config.update("jax_enable_x64", dtype == "float64")
-        trace = sample(prepared, posterior, jax.random.fold_in(key, info["runs"] + 1), steps=steps, burn_in=0,
-                       eval_every=settings["eval_every"], loss_star=loss_star, projection_seed=seed)
+        trace = run_chains(
+            name,
+            algorithm,
+            spec,
+            posterior,
+            key,
+            chains=chains,
+            steps=steps,
+            burn_in=0,
+            eval_every=eval_every,
+            loss_star=loss_star,
+            projection_seed=seed,
+        )
+        if trace.failure:
+            raise DegenerateTuning(f"{name}: {trace.failure}", trace.failure.removeprefix("tuning_failed: "))
+        if not info["runs"]:
+            info["grads_fde"], info["tuning_seconds"] = trace.grads_sampling, trace.tuning_seconds
         info["runs"] += 1
         info["compile_seconds"] = min(info["compile_seconds"], trace.compile_seconds)
         info["finite_draws"] = bool(math.isfinite(float(trace.loss.sum())))
@@ -149,12 +224,16 @@ def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed:
 
 def rates(info: dict, seconds: float) -> dict:
     """``info`` plus the per-second and per-unit figures of a best time ``seconds``."""
-    return {**info, "seconds": seconds, "grads_fde_per_s": info["grads_fde"] / seconds,
-            "seconds_per_grad_fde": seconds / info["grads_fde"], "seconds_per_draw": seconds / info["draws"]}
+    return {
+        **info,
+        "seconds": seconds,
+        "grads_fde_per_s": info["grads_fde"] / seconds,
+        "seconds_per_grad_fde": seconds / info["grads_fde"],
+        "seconds_per_draw": seconds / info["draws"],
+    }
 
 
-def time_sampler(name: str, settings: dict, posterior, *, loss_star: float, repeats: int, seed: int = 0,
-                 steps_for=None) -> dict:
+def time_sampler(name: str, settings: dict, posterior, *, loss_star: float, repeats: int, seed: int = 0, steps_for=None) -> dict:
     """``rates`` of ``sampler_run``'s best of ``repeats`` runs."""
     run, info = sampler_run(name, settings, posterior, loss_star=loss_star, seed=seed, steps_for=steps_for)
     return rates(info, min(run() for _ in range(repeats)))
@@ -164,8 +243,9 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     """Plain-text table; ``columns`` = (key, header, format spec); missing -> '-'."""
     cells = [[h for _, h, _ in columns]]
     for r in rows:
-        cells.append(["-" if r.get(k) is None or (isinstance(r.get(k), float) and math.isnan(r[k]))
-                      else format(r[k], f) for k, _, f in columns])
+        cells.append(
+            ["-" if r.get(k) is None or (isinstance(r.get(k), float) and math.isnan(r[k])) else format(r[k], f) for k, _, f in columns]
+        )
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     left = [f == "s" for _, _, f in columns]  # text left, numbers right
     lines = ["  ".join(c.ljust(w) if lft else c.rjust(w) for c, w, lft in zip(row, widths, left)) for row in cells]
@@ -175,6 +255,7 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 def write_json(result: dict, out: str) -> None:
     """Write ``result`` to ``out`` atomically (non-finite floats become null)."""
+
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -184,7 +265,7 @@ def write_json(result: dict, out: str) -> None:
             return [clean(x) for x in v]
         return v
 
-    from llcbench import io
+    from llcbench import files
 
-    io.write_text(json.dumps(clean(result), indent=2, default=float) + "\n", out)
+    files.write_text(json.dumps(clean(result), indent=2, default=float) + "\n", out)
     print(f"wrote {out}")

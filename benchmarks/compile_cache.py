@@ -35,17 +35,33 @@ def run(workdir: Path, cache: str, *extra: str) -> dict:
     """One workflow run in ``workdir``; sums of the sampler jobs' compile and tuning seconds."""
     cfg = workdir / "sweep.yaml"
     cfg.write_text(SWEEP % cache)
-    cmd = [sys.executable, "-m", "snakemake", "results/llc_sweep_results.csv", "-s", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--cores", "2", *extra,
-           "--configfile", str(ROOT / "config/presets/quick.yaml"), str(cfg)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "results/llc_sweep_results.csv",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *extra,
+        "--configfile",
+        str(ROOT / "config/presets/quick.yaml"),
+        str(cfg),
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     wall = time.perf_counter() - t0
     attrs = [xr.open_datatree(p).attrs for p in sorted((workdir / "results/runs").glob("*/trace.nc"))]
-    return {"jobs": len(attrs), "wall_s": round(wall, 1),
-            "compile_s": round(sum(a["compile_seconds"] for a in attrs), 2),
-            "tuning_s": round(sum(a.get("tuning_seconds", 0.0) for a in attrs), 2),
-            "sampling_s": round(sum(a["sampling_seconds"] for a in attrs), 2)}
+    return {
+        "jobs": len(attrs),
+        "wall_s": round(wall, 1),
+        "compile_s": round(sum(a["compile_seconds"] for a in attrs), 2),
+        "tuning_s": round(sum(a.get("tuning_seconds", 0.0) for a in attrs), 2),
+        "sampling_s": round(sum(a["sampling_seconds"] for a in attrs), 2),
+    }
 
 
 def main() -> None:
@@ -59,7 +75,9 @@ def main() -> None:
     print(f"{'cache':<6} {'sampler jobs':>12} {'compile s':>10} {'ratio':>6} {'tuning s':>9} {'sampling s':>11} {'wall s':>7}")
     for name, r in result.items():
         ratio = r["compile_s"] / result["off"]["compile_s"]
-        print(f"{name:<6} {r['jobs']:>12} {r['compile_s']:>10.1f} {ratio:>6.2f} {r['tuning_s']:>9.1f} {r['sampling_s']:>11.1f} {r['wall_s']:>7.0f}")
+        print(
+            f"{name:<6} {r['jobs']:>12} {r['compile_s']:>10.1f} {ratio:>6.2f} {r['tuning_s']:>9.1f} {r['sampling_s']:>11.1f} {r['wall_s']:>7.0f}"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
 

@@ -45,8 +45,22 @@ def main() -> None:
     ap.add_argument("--out", default="results/benchmarks/load_sweep.json")
     args = ap.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="llcbench-load-"))
-    cmd = [sys.executable, "-m", "snakemake", "results/llc_sweep_results.csv", "-s", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--cores", str(args.cores), "--set-threads", "sample=1", "--configfile", str(CONFIG)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "results/llc_sweep_results.csv",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(args.cores),
+        "--set-threads",
+        "sample=1",
+        "--configfile",
+        str(CONFIG),
+    ]
     t0 = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -62,12 +76,15 @@ def main() -> None:
     table = pd.read_csv(workdir / "results/llc_sweep_results.csv") if proc.returncode == 0 else pd.DataFrame()
     rows_per_pair = table.groupby(["experiment", "sampler"]).size() if len(table) else pd.Series(dtype=int)
     result = {
-        "returncode": proc.returncode, "cores": args.cores, "wall_s": round(wall, 1),
-        "peak_rss_mb": round(peak_rss / 2**20), "peak_open_fds": peak_fds,
-        "rows": len(table), "one_row_per_experiment_sampler": bool(len(table) and (rows_per_pair == 1).all()),
+        "returncode": proc.returncode,
+        "cores": args.cores,
+        "wall_s": round(wall, 1),
+        "peak_rss_mb": round(peak_rss / 2**20),
+        "peak_open_fds": peak_fds,
+        "rows": len(table),
+        "one_row_per_experiment_sampler": bool(len(table) and (rows_per_pair == 1).all()),
         # health flags by kind ("rhat 1.2 > 1.05;ess 8 < 10" counts once for rhat and once for ess)
-        "flags": (table["status"].str.split(";").explode().str.split().str[0].value_counts().to_dict()
-                  if len(table) else {}),
+        "flags": (table["status"].str.split(";").explode().str.split().str[0].value_counts().to_dict() if len(table) else {}),
         "workdir": str(workdir),
     }
     print(json.dumps(result, indent=2))

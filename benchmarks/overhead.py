@@ -10,7 +10,7 @@ wall s, CPU s, peak RSS) and each ``trace.nc``'s ``sampling_seconds``,
 − sampling − chain-loop compile − tuning (tuning includes its own compilation):
 interpreter start, imports, reading inputs, building the posterior, writing the
 trace. ``fixed`` = compile + other. The bare start-up cost is also timed directly (``python -c "import
-llcbench.stages"``). Finally the same command runs again (nothing to do).
+llcbench.stages.sample"``, what a sample job imports). Finally the same command runs again (nothing to do).
 
     uv run python benchmarks/overhead.py [--tiny] [--cores 2] [--workdir DIR] [--out results/benchmarks/overhead.json]
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import benchlib
 
+
 def startup_seconds(code: str, repeats: int = 3) -> float:
     """Best wall time of ``python -c code`` (a fresh interpreter)."""
     best = float("inf")
@@ -46,19 +47,22 @@ def job_table(workdir: Path) -> list[dict]:
     """One row per job with a benchmark table; sample jobs get the trace timings."""
     import pandas as pd
 
-    from llcbench import io
+    from llcbench import files
 
     rows = []
     for tsv in sorted((workdir / "results/benchmarks").glob("*/*.tsv")):
         rule, job = tsv.parent.name, tsv.stem
         b = pd.read_csv(tsv, sep="\t").iloc[-1]
-        row = {"rule": rule, "job": job, "seconds": float(b["s"]), "cpu_seconds": float(b["cpu_time"]),
-               "max_rss_mb": float(b["max_rss"])}
+        row = {"rule": rule, "job": job, "seconds": float(b["s"]), "cpu_seconds": float(b["cpu_time"]), "max_rss_mb": float(b["max_rss"])}
         trace = workdir / "results/runs" / job / "trace.nc"
         if rule == "sample" and trace.exists():
-            a = io.open_datatree(str(trace)).attrs
-            row.update(sampler=a["sampler"], d=int(a["d"]), n=int(a["n"]), **{k: float(a[k]) for k in
-                       ("sampling_seconds", "compile_seconds", "tuning_seconds")})
+            a = files.open_datatree(str(trace)).attrs
+            row.update(
+                sampler=a["sampler"],
+                d=int(a["d"]),
+                n=int(a["n"]),
+                **{k: float(a[k]) for k in ("sampling_seconds", "compile_seconds", "tuning_seconds")},
+            )
             row["other_seconds"] = row["seconds"] - row["sampling_seconds"] - row["compile_seconds"] - row["tuning_seconds"]
             row["fixed_seconds"] = row["other_seconds"] + row["compile_seconds"]
             row["fixed_over_sampling"] = row["fixed_seconds"] / row["sampling_seconds"]
@@ -91,8 +95,11 @@ def main() -> None:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     k = 1 if args.tiny else 3
-    startup = {"python": startup_seconds("pass", k), "python_import_jax": startup_seconds("import jax, jax.numpy", k),
-               "python_import_llcbench_stages": startup_seconds("import llcbench.stages", k)}
+    startup = {
+        "python": startup_seconds("pass", k),
+        "python_import_jax": startup_seconds("import jax, jax.numpy", k),
+        "python_import_llcbench_stages": startup_seconds("import llcbench.stages.sample", k),
+    }
     rules = {}
     for j in jobs:
         r = rules.setdefault(j["rule"], {"jobs": 0, "seconds": 0.0, "cpu_seconds": 0.0})
@@ -100,8 +107,10 @@ def main() -> None:
         r["seconds"] += j["seconds"]
         r["cpu_seconds"] += j["cpu_seconds"]
     samples = [j for j in jobs if "sampling_seconds" in j]
-    totals = {k: sum(j[k] for j in samples) for k in ("seconds", "sampling_seconds", "compile_seconds", "tuning_seconds",
-                                                      "other_seconds", "fixed_seconds")}
+    totals = {
+        k: sum(j[k] for j in samples)
+        for k in ("seconds", "sampling_seconds", "compile_seconds", "tuning_seconds", "other_seconds", "fixed_seconds")
+    }
     summary = {
         "workflow_wall_seconds": run_wall,
         "noop_rerun_wall_seconds": noop_wall,
@@ -111,20 +120,48 @@ def main() -> None:
         "sample_fixed_over_sampling": totals["fixed_seconds"] / totals["sampling_seconds"] if samples else None,
         "startup_seconds": startup,
     }
-    print(f"\n{config_name} on --cores {args.cores}: workflow "
-          + (f"{run_wall:.1f} s wall, " if run_wall else "") + f"no-op re-run {noop_wall:.1f} s")
-    print(benchlib.table(jobs, [("rule", "rule", "s"), ("job", "job", "s"), ("seconds", "job s", ".1f"), ("cpu_seconds", "CPU s", ".1f"),
-                                ("max_rss_mb", "RSS MB", ".0f"), ("sampling_seconds", "sampling s", ".2f"),
-                                ("compile_seconds", "compile s", ".2f"), ("tuning_seconds", "tuning s", ".2f"),
-                                ("other_seconds", "other s", ".2f"), ("fixed_over_sampling", "(compile+other) / sampling", ".2f")]))
+    print(
+        f"\n{config_name} on --cores {args.cores}: workflow "
+        + (f"{run_wall:.1f} s wall, " if run_wall else "")
+        + f"no-op re-run {noop_wall:.1f} s"
+    )
+    print(
+        benchlib.table(
+            jobs,
+            [
+                ("rule", "rule", "s"),
+                ("job", "job", "s"),
+                ("seconds", "job s", ".1f"),
+                ("cpu_seconds", "CPU s", ".1f"),
+                ("max_rss_mb", "RSS MB", ".0f"),
+                ("sampling_seconds", "sampling s", ".2f"),
+                ("compile_seconds", "compile s", ".2f"),
+                ("tuning_seconds", "tuning s", ".2f"),
+                ("other_seconds", "other s", ".2f"),
+                ("fixed_over_sampling", "(compile+other) / sampling", ".2f"),
+            ],
+        )
+    )
     print("start-up (fresh interpreter): " + ", ".join(f"{k} {v:.2f} s" for k, v in startup.items()))
     if samples:
-        print(f"sample jobs: {totals['seconds']:.1f} s in all, of which sampling {totals['sampling_seconds']:.1f} s, "
-              f"compile {totals['compile_seconds']:.1f} s, tuning {totals['tuning_seconds']:.1f} s, "
-              f"other {totals['other_seconds']:.1f} s; fixed (compile + other) / sampling = {summary['sample_fixed_over_sampling']:.2f}")
-    benchlib.write_json({"benchmark": "overhead", "tiny": args.tiny, "configfile": config_name,
-                         "cores": args.cores, "machine": benchlib.machine(), "jobs": jobs, "rules": rules,
-                         "summary": summary}, args.out)
+        print(
+            f"sample jobs: {totals['seconds']:.1f} s in all, of which sampling {totals['sampling_seconds']:.1f} s, "
+            f"compile {totals['compile_seconds']:.1f} s, tuning {totals['tuning_seconds']:.1f} s, "
+            f"other {totals['other_seconds']:.1f} s; fixed (compile + other) / sampling = {summary['sample_fixed_over_sampling']:.2f}"
+        )
+    benchlib.write_json(
+        {
+            "benchmark": "overhead",
+            "tiny": args.tiny,
+            "configfile": config_name,
+            "cores": args.cores,
+            "machine": benchlib.machine(),
+            "jobs": jobs,
+            "rules": rules,
+            "summary": summary,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

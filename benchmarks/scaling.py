@@ -49,14 +49,21 @@ def plot(rows: list[dict], path: str, d_base: int, n_base: int) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
     for col, (axis, fixed, fixed_value, label) in enumerate((("d", "n", n_base, "parameters d"), ("n", "d_target", d_base, "data size n"))):
-        for row, (metric, ylabel) in enumerate((("seconds_per_grad_fde", "s per FDE gradient"), ("seconds_per_draw", "s per draw (all chains)"))):
+        for row, (metric, ylabel) in enumerate(
+            (("seconds_per_grad_fde", "s per FDE gradient"), ("seconds_per_draw", "s per draw (all chains)"))
+        ):
             ax = axes[row, col]
             for sampler in dict.fromkeys(r["sampler"] for r in rows):
                 pts = sorted((r[axis], r[metric]) for r in rows if r["sampler"] == sampler and r[fixed] == fixed_value and r.get(metric))
                 if pts:
                     ax.plot(*zip(*pts), "o-", label=sampler)
-            ax.set(xscale="log", yscale="log", xlabel=label, ylabel=ylabel,
-                   title=f"{fixed.split('_')[0]} = {fixed_value}" + (" (target)" if fixed == "d_target" else ""))
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel=label,
+                ylabel=ylabel,
+                title=f"{fixed.split('_')[0]} = {fixed_value}" + (" (target)" if fixed == "d_target" else ""),
+            )
             ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].legend()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +86,14 @@ def main() -> None:
     budget, max_steps = (2e7, 200) if args.tiny else (args.flops, 20_000)
     rows = []
     for d_target, n in points(d_values, n_values, d_base, n_base, args.grid):
-        settings = benchlib.experiment({"data": {"n": n}, "model": {"target_params": d_target},
-                                        "training": {"steps": 50 if args.tiny else 200}, "run_samplers": samplers})
+        settings = benchlib.experiment(
+            {
+                "data": {"n": n},
+                "model": {"target_params": d_target},
+                "training": {"steps": 50 if args.tiny else 200},
+                "run_samplers": samplers,
+            }
+        )
         with tempfile.TemporaryDirectory() as tmp:
             problem = benchlib.Problem(settings, Path(tmp))
         row_flops = benchlib.flops_per_row_grad(problem.layer_sizes)
@@ -89,8 +102,11 @@ def main() -> None:
             if args.tiny:
                 s.update({k: 20 for k in ("adapt_steps", "tune_steps") if k in s})
             fde_flops = s["chains"] * n * row_flops  # FLOPs of one FDE gradient in every chain
-            fit = lambda p, s=s, f=fde_flops: steps_for(s, f * (p.grads_per_step + p.record_grads / s["eval_every"]), budget, max_steps)
-            posterior = problem.posterior({**problem.runs[name], "settings": s})
+
+            def fit(grads_per_step, s=s, f=fde_flops):
+                return steps_for(s, f * grads_per_step, budget, max_steps)
+
+            posterior = problem.posterior({**problem.runs[name], "sampler_settings": s})
             base = {"d_target": d_target, "d": posterior.d, "n": n, "layer_sizes": problem.layer_sizes}
             try:
                 r = benchlib.time_sampler(name, s, posterior, loss_star=problem.L0, repeats=1, steps_for=fit)
@@ -102,13 +118,36 @@ def main() -> None:
             print(f"d={posterior.d} n={n} {name}: {r['seconds_per_grad_fde'] * 1e3:.3f} ms/FDE grad", flush=True)
     png = str(Path(args.out).with_suffix(".png"))
     plot([r for r in rows if "error" not in r], png, d_base, n_base)
-    print(benchlib.table(rows, [("sampler", "sampler", "s"), ("dtype", "dtype", "s"), ("d", "d", "d"), ("n", "n", "d"),
-                                ("steps", "steps", "d"), ("seconds", "sampling s", ".2f"),
-                                ("seconds_per_grad_fde", "s / FDE grad", ".2e"), ("seconds_per_draw", "s / draw", ".2e"),
-                                ("gflops", "GFLOP/s", ".1f"), ("compile_seconds", "compile s", ".1f"),
-                                ("tuning_seconds", "tuning s", ".1f")]))
-    benchlib.write_json({"benchmark": "scaling", "tiny": args.tiny, "grid": args.grid, "machine": benchlib.machine(),
-                         "flops_budget": budget, "plot": png, "rows": rows}, args.out)
+    print(
+        benchlib.table(
+            rows,
+            [
+                ("sampler", "sampler", "s"),
+                ("dtype", "dtype", "s"),
+                ("d", "d", "d"),
+                ("n", "n", "d"),
+                ("steps", "steps", "d"),
+                ("seconds", "sampling s", ".2f"),
+                ("seconds_per_grad_fde", "s / FDE grad", ".2e"),
+                ("seconds_per_draw", "s / draw", ".2e"),
+                ("gflops", "GFLOP/s", ".1f"),
+                ("compile_seconds", "compile s", ".1f"),
+                ("tuning_seconds", "tuning s", ".1f"),
+            ],
+        )
+    )
+    benchlib.write_json(
+        {
+            "benchmark": "scaling",
+            "tiny": args.tiny,
+            "grid": args.grid,
+            "machine": benchlib.machine(),
+            "flops_budget": budget,
+            "plot": png,
+            "rows": rows,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,7 @@ def run_batch(jobs: int, argv: list[str], limits: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "NPROC")}
     env.update(limits or {})
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, *argv], stdout=subprocess.PIPE, text=True, env=env)
-             for _ in range(jobs)]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, *argv], stdout=subprocess.PIPE, text=True, env=env) for _ in range(jobs)]
     runnable = []  # threads ready to run, machine-wide (/proc/loadavg, 4th field), sampled every 50 ms
     while any(p.poll() is None for p in procs):
         runnable.append(int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]))
@@ -80,14 +79,23 @@ def main() -> None:
     argv = [str(args.iters), str(args.width), str(args.n)]
     controlled = run_batch(args.jobs, argv, thread_env(1))
     default = run_batch(args.jobs, argv, None)
-    result = {"cores": os.cpu_count(), "jobs": args.jobs, "width": args.width, "n": args.n, "controlled": controlled, "xla_default": default,
-              "throughput_ratio_controlled_vs_default": controlled["grads_per_s"] / default["grads_per_s"]}
+    result = {
+        "cores": os.cpu_count(),
+        "jobs": args.jobs,
+        "width": args.width,
+        "n": args.n,
+        "controlled": controlled,
+        "xla_default": default,
+        "throughput_ratio_controlled_vs_default": controlled["grads_per_s"] / default["grads_per_s"],
+    }
     print(f"{args.jobs} concurrent one-core jobs on {os.cpu_count()} cores, hidden width {args.width}, n = {args.n}")
     print(f"{'mode':<12} {'CPU s/wall s':<14} {'preemptions/s':<16} {'runnable (median)':>17} {'grads/s':>9}")
     for name in ("controlled", "xla_default"):
         r = result[name]
-        print(f"{name:<12} {str(r['cpu_per_wall']):<14} {str(r['involuntary_switches_per_s']):<16} "
-              f"{r['runnable_threads_median']:>17} {r['grads_per_s']:>9.0f}")
+        print(
+            f"{name:<12} {str(r['cpu_per_wall']):<14} {str(r['involuntary_switches_per_s']):<16} "
+            f"{r['runnable_threads_median']:>17} {r['grads_per_s']:>9.0f}"
+        )
     print(f"throughput, controlled / XLA defaults: {result['throughput_ratio_controlled_vs_default']:.2f}x")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -102,8 +102,7 @@ def plain_blackjax_run(posterior, s: dict):
         return kernel.step(k_noise, w, (posterior.x[idx], posterior.y[idx]), s["step_size"])
 
     def window(w, key):
-        w, _ = jax.lax.scan(lambda w, k: (jax.vmap(one)(jax.random.split(k, chains), w), None), w,
-                            jax.random.split(key, s["eval_every"]))
+        w, _ = jax.lax.scan(lambda w, k: (jax.vmap(one)(jax.random.split(k, chains), w), None), w, jax.random.split(key, s["eval_every"]))
         return w, jax.vmap(posterior.loss)(w)
 
     f = jax.jit(lambda w, key: jax.lax.scan(window, w, jax.random.split(key, s["steps"] // s["eval_every"])))
@@ -112,40 +111,50 @@ def plain_blackjax_run(posterior, s: dict):
     return lambda: timed(lambda: jax.block_until_ready(f(w, jax.random.key(1))))
 
 
-def naive_run(prepared, posterior, s: dict, steps: int, vmapped: bool):
-    """``run()`` timing our SGLD step driven from Python: one jitted call per
-    step (all chains vmapped, or one chain after the other), a host sync after
-    each, and float() of each draw's full-batch L_n."""
+def naive_run(algorithm, states, posterior, s: dict, steps: int, vmapped: bool):
+    """``(run, grads_fde)``: ``run()`` times our SGLD step driven from Python:
+    one jitted call per step (all chains vmapped, or one chain after the other),
+    a host sync after each, and float() of each draw's full-batch L_n. The
+    posterior is an argument of each jitted call, as in the driver. ``grads_fde``:
+    the FDE gradients of one ``run()``, the sum of its steps' ``info.grads``."""
     import jax
+    import numpy as np
 
     chains = s["chains"]
-    wrap = jax.vmap if vmapped else (lambda f: f)
-    plain, record = (jax.jit(wrap(lambda k, st, r=r: prepared.step(k, st, r))) for r in (False, True))
-    loss = jax.jit(posterior.loss)
-    groups = [prepared.states] if vmapped else [jax.tree.map(lambda a, c=c: a[c], prepared.states) for c in range(chains)]
+
+    def one_step(record):
+        if vmapped:
+            return jax.jit(lambda k, st, p: jax.vmap(lambda k, st: algorithm.step(k, st, p, record))(k, st))
+        return jax.jit(lambda k, st, p: algorithm.step(k, st, p, record))
+
+    plain, record = one_step(False), one_step(True)
+    loss = jax.jit(lambda p, w: p.loss(w))
+    groups = [states] if vmapped else [jax.tree.map(lambda a, c=c: a[c], states) for c in range(chains)]
 
     def loop():
-        key, losses = jax.random.key(1), []
+        key, losses, grads = jax.random.key(1), [], []
         for state in groups:
             for t in range(1, steps + 1):
                 key, sub = jax.random.split(key)
                 sub = jax.random.split(sub, chains) if vmapped else sub
-                state, _ = (record if t % s["eval_every"] == 0 else plain)(sub, state)
+                state, info = (record if t % s["eval_every"] == 0 else plain)(sub, state, posterior)
                 jax.block_until_ready(state)
+                grads.append(info.grads)
                 if t % s["eval_every"] == 0:
-                    w = prepared.position(state)
-                    losses += [float(loss(v)) for v in (w if vmapped else [w])]
-        return losses
+                    w = state.position
+                    losses += [float(loss(posterior, v)) for v in (w if vmapped else [w])]
+        return losses, grads
 
-    loop()  # compile
-    return lambda: timed(loop)
+    _, grads = loop()  # compile
+    return (lambda: timed(loop)), float(sum(np.sum(np.asarray(g, np.float64)) for g in grads))
 
 
 def main() -> None:
     args = benchlib.parse_args("throughput", __doc__, lambda ap: ap.add_argument("--repeats", type=int, default=5))
     import jax
 
-    from llcbench.samplers import load
+    from llcbench.samplers import instantiate
+    from llcbench.samplers.driver import start_chains
 
     repeats = 1 if args.tiny else args.repeats
     runs = [r for r in RUNS if not args.tiny or r[0] in TINY_RUNS]
@@ -162,7 +171,7 @@ def main() -> None:
         s = {**settings["samplers"][name], **over, "burn_in": 0}
         s["steps"] = max(2 * s["eval_every"], int(s["steps"] * scale))
         s.update({k: max(20, int(s[k] * scale)) for k in ("adapt_steps", "tune_steps") if k in s})
-        posterior = problem.posterior({**problem.runs[name], "settings": s})
+        posterior = problem.posterior({**problem.runs[name], "sampler_settings": s})
         run, info = benchlib.sampler_run(name, s, posterior, loss_star=problem.L0)
         info.update(label=label, batch_size=s.get("batch_size"))  # updated in place by run(): keep the dict
         bench.append((run, info))
@@ -171,20 +180,24 @@ def main() -> None:
             sgld_s, sgld_post = s, posterior
     jax.config.update("jax_enable_x64", False)
     chains, b = sgld_s["chains"], sgld_s["batch_size"]
-    prepared = load("sgld").prepare(sgld_post, sgld_s, jax.random.key(0), chains)
+    _, algorithm = instantiate("sgld", sgld_s)
+    states = start_chains("sgld", algorithm, sgld_post, jax.random.key(0), chains)[0]
     naive_steps = max(2 * sgld_s["eval_every"], sgld_s["steps"] // 4)
     fde = b / n
-    naive_grads = lambda steps: chains * (steps + steps // sgld_s["eval_every"]) * fde  # + one per record step
+    naive, naive_grads = naive_run(algorithm, states, sgld_post, sgld_s, naive_steps, vmapped=True)
+    naive_one, naive_one_grads = naive_run(algorithm, states, sgld_post, sgld_s, naive_steps // 2, vmapped=False)
     iters = 10 if args.tiny else 100
     bench += [
-        (naive_run(prepared, sgld_post, sgld_s, naive_steps, vmapped=True),
-         {"label": NAIVE, "dtype": "float32", "grads_fde": naive_grads(naive_steps), "batch_size": b}),
-        (naive_run(prepared, sgld_post, sgld_s, naive_steps // 2, vmapped=False),
-         {"label": NAIVE_ONE, "dtype": "float32", "grads_fde": naive_grads(naive_steps // 2), "batch_size": b}),
-        (plain_blackjax_run(sgld_post, sgld_s),
-         {"label": PLAIN, "dtype": "float32", "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b}),
-        (full_batch_run(sgld_post, chains, iters),
-         {"label": "reference: bare full-batch gradient, lax.scan", "dtype": "float32", "grads_fde": chains * iters}),
+        (naive, {"label": NAIVE, "dtype": "float32", "grads_fde": naive_grads, "batch_size": b}),
+        (naive_one, {"label": NAIVE_ONE, "dtype": "float32", "grads_fde": naive_one_grads, "batch_size": b}),
+        (
+            plain_blackjax_run(sgld_post, sgld_s),
+            {"label": PLAIN, "dtype": "float32", "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b},
+        ),
+        (
+            full_batch_run(sgld_post, chains, iters),
+            {"label": "reference: bare full-batch gradient, lax.scan", "dtype": "float32", "grads_fde": chains * iters},
+        ),
     ]
     best = [math.inf] * len(bench)
     roof_best = {k: math.inf for k in roofline_runs}
@@ -195,8 +208,12 @@ def main() -> None:
             jax.config.update("jax_enable_x64", info["dtype"] == "float64")  # as when it was compiled
             best[i] = min(best[i], run())
     roofline = {k: roofline_runs[k][1] / roof_best[k] for k in roofline_runs}
-    rows = [benchlib.rates({k: v for k, v in info.items() if k != "runs"}, t) if "draws" in info else
-            {**info, "seconds": t, "grads_fde_per_s": info["grads_fde"] / t} for (_, info), t in zip(bench, best)]
+    rows = [
+        benchlib.rates({k: v for k, v in info.items() if k != "runs"}, t)
+        if "draws" in info
+        else {**info, "seconds": t, "grads_fde_per_s": info["grads_fde"] / t}
+        for (_, info), t in zip(bench, best)
+    ]
     by = {r["label"]: r for r in rows}
     for r in rows:
         if r.get("batch_size"):
@@ -214,20 +231,49 @@ def main() -> None:
         "speedup_vs_plain_blackjax": by["sgld"]["vs_plain_blackjax"],
     }
     summary["goals"] = {k: {"goal": g, "measured": summary[k], "met": bool(summary[k] >= g)} for k, g in GOALS.items()}
-    print(f"\nlayer sizes {sizes}, d = {problem.erm.attrs['d']}, n = {n}, {chains} chains, SGLD b = {b}; "
-          f"best of {repeats} interleaved rounds; roofline ({n}x{h} @ {h}x{h} matmul) "
-          + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in roofline.items()))
-    print(benchlib.table(rows, [("label", "sampler / baseline", "s"), ("dtype", "dtype", "s"),
-                                ("grads_fde_per_s", "FDE grads/s", ".1f"), ("minibatch_grads_per_s", "minibatch grads/s", ".0f"),
-                                ("gflops", "GFLOP/s", ".1f"), ("roofline_fraction", "of roofline", ".2f"),
-                                ("vs_naive", "x naive", ".2f"), ("vs_plain_blackjax", "x BlackJAX", ".2f"),
-                                ("compile_seconds", "compile s", ".1f")]))
+    print(
+        f"\nlayer sizes {sizes}, d = {problem.erm.attrs['d']}, n = {n}, {chains} chains, SGLD b = {b}; "
+        f"best of {repeats} interleaved rounds; roofline ({n}x{h} @ {h}x{h} matmul) "
+        + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in roofline.items())
+    )
+    print(
+        benchlib.table(
+            rows,
+            [
+                ("label", "sampler / baseline", "s"),
+                ("dtype", "dtype", "s"),
+                ("grads_fde_per_s", "FDE grads/s", ".1f"),
+                ("minibatch_grads_per_s", "minibatch grads/s", ".0f"),
+                ("gflops", "GFLOP/s", ".1f"),
+                ("roofline_fraction", "of roofline", ".2f"),
+                ("vs_naive", "x naive", ".2f"),
+                ("vs_plain_blackjax", "x BlackJAX", ".2f"),
+                ("compile_seconds", "compile s", ".1f"),
+            ],
+        )
+    )
     for k, g in summary["goals"].items():
         print(f"goal {k} >= {g['goal']:g}: measured {g['measured']:.3g} -> {'met' if g['met'] else 'NOT met'}")
-    benchlib.write_json({"benchmark": "throughput", "tiny": args.tiny, "repeats": repeats, "machine": benchlib.machine(),
-                         "problem": {"layer_sizes": sizes, "d": int(problem.erm.attrs["d"]), "n": n, "chains": chains,
-                                     "batch_size": b, "flops_per_row_grad": row_flops},
-                         "roofline_flops": roofline, "rows": rows, "summary": summary}, args.out)
+    benchlib.write_json(
+        {
+            "benchmark": "throughput",
+            "tiny": args.tiny,
+            "repeats": repeats,
+            "machine": benchlib.machine(),
+            "problem": {
+                "layer_sizes": sizes,
+                "d": int(problem.erm.attrs["d"]),
+                "n": n,
+                "chains": chains,
+                "batch_size": b,
+                "flops_per_row_grad": row_flops,
+            },
+            "roofline_flops": roofline,
+            "rows": rows,
+            "summary": summary,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

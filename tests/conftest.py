@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -21,9 +22,27 @@ TINY = ROOT / "tests/configs/tiny.yaml"
 WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "slurm", "envs", "src", "examples", "pyproject.toml")
 
 
-def snakemake(workdir, *args, snakefile=None, timeout=600):
-    """Run the snakemake CLI (as users type it) in ``workdir``."""
+# One JAX compilation cache for every workflow run of the suite (and of later runs of it): a
+# compiled program depends on the shapes, code and XLA flags only, never on the workflow copy.
+SHARED_COMPILE_CACHE = Path(tempfile.gettempdir()) / f"llcbench-test-jax-cache-{os.getuid()}"
+
+
+def with_shared_compile_cache(args) -> list[str]:
+    """``args`` with ``compile_cache`` set to the suite's shared cache (added to the
+    ``--config`` values when there are any: a second ``--config`` would replace them)."""
+    args = list(args)
+    setting = f"compile_cache={SHARED_COMPILE_CACHE}"
+    if "--config" in args:
+        args.insert(args.index("--config") + 1, setting)
+    else:
+        args += ["--config", setting]
+    return args
+
+
+def snakemake(workdir, *args, snakefile=None, timeout=1800):
+    """Run the snakemake CLI (as users type it) in ``workdir``, with the suite's shared compilation cache."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    args = with_shared_compile_cache(args)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile or Path(workdir) / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -125,3 +144,16 @@ def assert_same_results(a: Path, b: Path) -> int:
     csv_a, csv_b = (pd.read_csv(p / "results/llc_sweep_results.csv").drop(columns=list(TIMING), errors="ignore") for p in (a, b))
     pd.testing.assert_frame_equal(csv_a, csv_b)
     return len(files)
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``, pyproject.toml), keep the tests that share an
+    expensive fixture on one worker, so it is built once: the session's ``tiny_run`` (and every
+    test that uses it), and each module-scoped fixture (its module's tests)."""
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        scopes = {name: fixdefs[-1].scope for name, fixdefs in (defs.name2fixturedefs.items() if defs else ()) if fixdefs}
+        if "tiny_run" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("tiny_run"))
+        elif "module" in scopes.values():
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

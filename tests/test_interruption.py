@@ -10,7 +10,7 @@ import time
 
 import xarray as xr
 
-from conftest import TINY, assert_same_results, copy_workflow, job_counts, snakemake
+from conftest import TINY, with_shared_compile_cache, assert_same_results, copy_workflow, job_counts, snakemake
 
 
 def _kill_during_first_sampler(wd, timeout=300):
@@ -28,8 +28,7 @@ def _kill_during_first_sampler(wd, timeout=300):
         str(wd / "Snakefile"),
         "--cores",
         "2",
-        "--configfile",
-        str(TINY),
+        *with_shared_compile_cache(["--configfile", str(TINY)]),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + timeout

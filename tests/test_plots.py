@@ -19,14 +19,14 @@ def table(**extra):
             "wnv_grad": [10.0, 5.0, 2.0, np.nan],
             "true_llc": np.nan,
             "sweep_axis": "grid",
-            plots.STEP_SIZE_AXIS: h,
+            "samplers.sgld.step_size": h,
             **extra,
         }
     )
 
 
 def test_step_size_calibration_figure_is_written(tmp_path):
-    plots.step_size_calibration(table(), tmp_path / "cal.png")
+    plots.step_size_calibration(table(), "sgld", {"mala_accept_mean": "MALA acceptance"}, tmp_path / "cal.png")
     assert (tmp_path / "cal.png").stat().st_size > 10_000
 
 

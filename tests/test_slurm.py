@@ -20,8 +20,11 @@ import yaml
 from conftest import ROOT, assert_same_results, copy_workflow, job_counts, snakemake
 
 QUICK = "config/presets/quick.yaml"
+# .ci/run sets LLCBENCH_TEST_SLURM to 1 when it started a cluster and to "failed" when it could not:
+# then the test fails, since CI is expected to have one. Unset (a developer's machine): skipped.
+SLURM = os.environ.get("LLCBENCH_TEST_SLURM")
 needs_slurm = pytest.mark.skipif(
-    os.environ.get("LLCBENCH_TEST_SLURM") != "1" or shutil.which("sacct") is None,
+    SLURM is None,
     reason="needs a SLURM cluster with accounting: `sudo bash tests/cluster/start-slurm.sh`, "
     "then `LLCBENCH_TEST_SLURM=1 uv run pytest tests/test_slurm.py` (.ci/run does both)",
 )
@@ -42,6 +45,11 @@ def test_profile_is_found_by_its_short_name_and_requests_resources():
 
 @needs_slurm
 def test_quick_preset_through_slurm_equals_local_run(tmp_path):
+    if SLURM != "1" or shutil.which("sacct") is None:
+        pytest.fail(
+            f"a SLURM cluster was expected (LLCBENCH_TEST_SLURM={SLURM}) but did not start or has no sacct; "
+            "see the lines .ci/run printed from tests/cluster/start-slurm.sh"
+        )
     cluster = copy_workflow(tmp_path / "cluster")
     local = copy_workflow(tmp_path / "local")
     t0 = time.perf_counter()

@@ -14,6 +14,7 @@ import pytest
 from llcbench import plots
 from llcbench.config import ConfigError, resolve_experiments
 from llcbench.erm import aligned_dln, train
+from llcbench.posterior import EmpiricalLoss
 from llcbench.model import count_params, factor_product, init_params, linear_product, make_apply, weight_matrices
 from llcbench.truth import assess, dln_learning_coefficient, numerical_rank
 
@@ -145,12 +146,12 @@ def dln_problem(noise, seed=0, n=400):
     y = x @ linear_product(weight_matrices(teacher, SIZES, False)) + noise * rng.normal(size=(n, 7))
     apply = make_apply(SIZES, "identity", bias=False)
     xj, yj = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-    return x, y, teacher, lambda w: jnp.mean(jnp.sum((yj - apply(w, xj)) ** 2, axis=1))
+    return x, y, teacher, EmpiricalLoss(xj, yj, apply, lambda pred, target: jnp.sum((target - pred) ** 2))
 
 
 def test_aligned_w_star_is_a_rank_r_critical_point_no_worse_than_the_teacher():
     x, y, teacher, loss = dln_problem(noise=0.3)
-    res = aligned_dln(loss, x, y, SIZES, 2, seed=0)
+    res = aligned_dln(loss, SIZES, 2, seed=0)
     assert res.grad_norm < 1e-3 * float(jnp.linalg.norm(jax.grad(loss)(jnp.asarray(teacher, jnp.float32))))
     assert res.final_loss <= float(loss(jnp.asarray(teacher, jnp.float32)))  # best rank-2 fit in the Σ̂ metric
     note = assess(weight_matrices(res.w_star, SIZES, False), x, "identity", False, "mse", 2)
@@ -162,14 +163,14 @@ def test_trained_w_star_keeps_extra_rank_and_is_flagged():
     # Adam from a random init (500 steps) leaves the layers, and the product, of higher numerical rank.
     x, y, _, loss = dln_problem(noise=0.0)
     settings = {"optimizer": "adam", "lr": 0.01, "steps": 500, "schedule": "cosine", "batch_size": None, "init_scale": 1.0}
-    res = train(loss, None, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), SIZES, settings, seed=0, bias=False)
+    res = train(loss, SIZES, settings, seed=0, bias=False)
     out = assess(weight_matrices(res.w_star, SIZES, False), x, "identity", False, "mse", 2)
     assert max(out["layer_ranks"]) > 2 and "deepest stratum" in out["truth_note"] and np.isnan(out["true_llc"])
 
 
 def test_assess_flags_each_broken_assumption():
     x, y, _, loss = dln_problem(noise=0.0)
-    mats = weight_matrices(aligned_dln(loss, x, y, SIZES, 2, seed=0).w_star, SIZES, False)
+    mats = weight_matrices(aligned_dln(loss, SIZES, 2, seed=0).w_star, SIZES, False)
     unseen = np.linalg.svd(mats[1])[0][:, -1]  # a direction of layer 1's output that layer 2 maps to 0
     extra = [mats[0] + np.outer(np.ones(6), unseen), *mats[1:]]  # layer 1 of rank 3, the same product
     np.testing.assert_allclose(linear_product(extra), linear_product(mats), atol=1e-5)

@@ -1,10 +1,12 @@
 """The workflow as users run it: `snakemake` in a subprocess."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import pandas as pd
 import xarray as xr
 
@@ -168,3 +170,17 @@ def test_diverging_sampler_is_reported_not_fatal(tmp_path):
     assert np.isfinite(table.loc["hmc", "llc"])  # the other sampler's row is unaffected
     log = next((tmp_path / "results/logs/sample").glob("sgld-*.log")).read_text()
     assert "2 of 2 chains diverged" in log
+
+
+PRESETS = [
+    ["config/sweep.yaml"],
+    *[[f"config/presets/{p.name}"] for p in sorted((ROOT / "config/presets").glob("*.yaml")) if p.name != "grid.yaml"],
+    ["config/presets/quick.yaml", "config/presets/grid.yaml"],
+]  # grid.yaml is a layer over quick
+
+
+@pytest.mark.parametrize("files", PRESETS, ids=lambda f: "+".join(Path(p).stem for p in f))
+def test_every_preset_plans_its_jobs(tmp_path, files):
+    res = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", *[str(ROOT / f) for f in files], snakefile=ROOT / "Snakefile")
+    counts = job_counts(res.stdout)
+    assert res.returncode == 0 and counts["sample"] >= 1 and counts["aggregate"] == 1, res.stdout[-2000:] + res.stderr[-2000:]

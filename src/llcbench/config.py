@@ -5,8 +5,10 @@ Python (no JAX), imported by the Snakefile; the job plan is ``llcbench.plan``.""
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,12 +28,15 @@ class ConfigError(ValueError):
     """A configuration value is not allowed. ``str(err)`` is one line naming the key."""
 
 
+@functools.lru_cache(maxsize=4)
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(path.read_text())
+    """The config schema (read once per process; callers never modify it)."""
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def _validator(schema: dict):
-    """A draft 2020-12 validator that fills in ``default`` values as it goes."""
+@functools.cache
+def _filling_validator_class():
+    """A draft 2020-12 validator class that fills in ``default`` values as it goes."""
     base = jsonschema.Draft202012Validator
     validate_properties = base.VALIDATORS["properties"]
 
@@ -42,8 +47,12 @@ def _validator(schema: dict):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
-    cls = jsonschema.validators.extend(base, {"properties": properties_with_defaults})
-    return cls(schema)
+    return jsonschema.validators.extend(base, {"properties": properties_with_defaults})
+
+
+def _validator(schema: dict):
+    """A validator of ``schema`` that fills in defaults."""
+    return _filling_validator_class()(schema)
 
 
 def _allowed(error: jsonschema.ValidationError) -> str:
@@ -116,6 +125,18 @@ def coerce_scalars(obj):
             return obj
         return value if value is None or isinstance(value, (bool, int, float)) else obj
     return obj
+
+
+def reject_nonfinite(obj, prefix: str = "") -> None:
+    """Raise ``ConfigError`` at the first NaN or infinite number anywhere in ``obj``.
+    JSON Schema's range checks let both through (every comparison with NaN is false,
+    +inf passes every ``minimum``), and no setting accepts them."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config error at {path}: {value} is not a finite number; allowed: finite numbers (no .nan, .inf or -.inf)")
+        reject_nonfinite(value, path)
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -354,9 +375,10 @@ def _validate_plugin(at: str, block: dict, schema: dict, entry: SamplerEntry) ->
         "$defs": schema["$defs"],
         "type": "object",
         "additionalProperties": False,
+        # properties first: the validator fills the module's defaults in before `required` is checked
+        "properties": {**{k: {} for k in samplers.CHAIN_SETTINGS}, **entry.spec.settings_schema, "module": {"type": "string"}},
         "allOf": [{"$ref": "#/$defs/chain_settings"}],
         "required": list(samplers.CHAIN_SETTINGS),
-        "properties": {**{k: {} for k in samplers.CHAIN_SETTINGS}, **entry.spec.settings_schema, "module": {"type": "string"}},
     }
     block = copy.deepcopy(block)
     _check(block_schema, block, at)
@@ -368,10 +390,12 @@ def _validate_plugin(at: str, block: dict, schema: dict, entry: SamplerEntry) ->
     return block
 
 
-def _validate_experiment(schema: dict, settings: dict, where: str, registry: dict) -> dict:
-    """``settings`` (an experiment, whole or partial) validated with defaults filled. Blocks
-    under ``samplers`` that are not built-ins must name a ``module`` (a plug-in); each is
-    validated against the schema its module declares and recorded in ``registry``."""
+def _validate_experiment(schema: dict, settings: dict, where: str, registry: dict, partial: bool = False) -> dict:
+    """``settings`` (an experiment, whole or ``partial`` overrides) validated with defaults
+    filled. Blocks under ``samplers`` that are not built-ins must name a ``module`` (a
+    plug-in); each is validated against the schema its module declares and recorded in
+    ``registry``. In ``partial`` overrides, a block of a plug-in already in ``registry`` may
+    leave its module out: it is checked once merged over ``base``."""
     settings = copy.deepcopy(settings)
     blocks = settings.get("samplers")
     plugins = {}
@@ -379,6 +403,9 @@ def _validate_experiment(schema: dict, settings: dict, where: str, registry: dic
         builtins = builtin_samplers(schema)
         for name in [k for k in blocks if k not in builtins]:
             at = f"{where}.samplers.{name}"
+            if partial and name in registry and isinstance(blocks[name], dict) and "module" not in blocks[name]:
+                blocks.pop(name)
+                continue
             if not isinstance(blocks[name], dict) or "module" not in blocks[name]:
                 raise ConfigError(
                     f"config error at {where}.samplers: unknown key {name!r}; allowed keys: {', '.join(builtins)}, "
@@ -419,6 +446,7 @@ def resolve_experiments(config: dict, schema: dict | None = None, registry: dict
     registry = {} if registry is None else registry
     user_listed_experiments = "experiments" in config
     config = coerce_scalars(config)
+    reject_nonfinite(config)
     _check({**schema, "properties": {**schema["properties"], "base": {"type": "object"}}}, config, "")
     base = config.get("base", {})
     filled_base = _validate_experiment(schema, base, "base", registry)
@@ -432,7 +460,7 @@ def resolve_experiments(config: dict, schema: dict | None = None, registry: dict
     for name, gen in {**{n: {"override": o} for n, o in listed.items()}, **generated}.items():
         # Messages name where the settings came from: base alone, a listed experiment, or a sweep point.
         where = f"sweep[{name}]" if name in generated else f"experiments.{name}" if user_listed_experiments else "base"
-        _validate_experiment(schema, gen["override"], where, registry)
+        _validate_experiment(schema, gen["override"], where, registry, partial=True)
         merged = _validate_experiment(schema, deep_merge(base, gen["override"]), where, registry)
         _check_run_samplers(where, merged)
         _cross_checks(where, merged)
@@ -455,6 +483,7 @@ def resolve_health(config: dict, schema: dict | None = None) -> dict:
     """The ``health`` thresholds with defaults filled in (validated)."""
     schema = schema or load_schema()
     health = coerce_scalars(config.get("health", {}))
+    reject_nonfinite(health, "health")
     _check({"$defs": schema["$defs"], **schema["properties"]["health"]}, health, "health")
     return health
 

@@ -32,8 +32,10 @@ def setup_job(snakemake) -> logging.Logger:
     os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # jobs share a GPU
     cache = snakemake.config.get("compile_cache")
-    if cache:  # JAX reads it at import: compiled programs are reused across jobs and runs
+    if cache:  # JAX reads these at import: compiled programs are reused across jobs and runs,
+        # small ones too (JAX's default keeps only those that took over 1 s to compile)
         os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.abspath(cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     if "jax" in sys.modules:
         raise RuntimeError("setup_job must run before jax is imported")
     log_path = snakemake.log[0] if len(snakemake.log) else None

@@ -11,6 +11,7 @@ from it.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,13 +63,32 @@ def _top_level(tree: ast.Module, name: str):
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _parse(path: str, mtime_ns: int) -> ast.Module:
+    return ast.parse(Path(path).read_text(), filename=path)
+
+
+def _tree(path: str | Path) -> ast.Module:
+    """The syntax tree of the file at ``path`` (parsed once per version of the file)."""
+    try:
+        return _parse(str(path), Path(path).stat().st_mtime_ns)
+    except (OSError, SyntaxError) as err:
+        raise ContractError(f"cannot read {path}: {err}") from None
+
+
 def read_spec(path: str | Path) -> SamplerSpec:
     """The ``SPEC`` of the sampler module at ``path``, evaluated from its source alone,
     after checking the module defines ``build``. Raises ``ContractError``."""
     try:
-        tree = ast.parse(Path(path).read_text(), filename=str(path))
-    except (OSError, SyntaxError) as err:
+        mtime = Path(path).stat().st_mtime_ns
+    except OSError as err:
         raise ContractError(f"cannot read {path}: {err}") from None
+    return _read_spec(str(path), mtime)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_spec(path: str, mtime_ns: int) -> SamplerSpec:
+    tree = _tree(path)
     node = _top_level(tree, "SPEC")
     if node is None:
         raise ContractError(f"{path} has no module-level SPEC = SamplerSpec(...)")
@@ -89,7 +109,7 @@ def read_spec(path: str | Path) -> SamplerSpec:
 def build_parameters(path: str | Path) -> list[str] | None:
     """Names of the keyword parameters of ``build`` in the module at ``path``, or None
     when it takes ``**kwargs`` (anything)."""
-    tree = ast.parse(Path(path).read_text())
+    tree = _tree(path)
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build")
     if fn.args.kwarg is not None:
         return None
