@@ -1,3 +1,5 @@
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -29,8 +31,11 @@ SHARED_COMPILE_CACHE = Path(tempfile.gettempdir()) / f"llcbench-test-jax-cache-{
 
 def with_shared_compile_cache(args) -> list[str]:
     """``args`` with ``compile_cache`` set to the suite's shared cache (added to the
-    ``--config`` values when there are any: a second ``--config`` would replace them)."""
+    ``--config`` values when there are any: a second ``--config`` would replace them).
+    Dry runs compile nothing and keep the config as given."""
     args = list(args)
+    if "-n" in args:
+        return args
     setting = f"compile_cache={SHARED_COMPILE_CACHE}"
     if "--config" in args:
         args.insert(args.index("--config") + 1, setting)
@@ -73,14 +78,34 @@ def job_outputs(output: str, rule: str) -> list[str]:
     return out
 
 
+def _shared_root(tmp_path_factory) -> Path:
+    """A folder of this test session that every pytest-xdist worker sees (the workers'
+    base folders sit in it), or the session's own base folder without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A copy of the workflow with the tiny config run to completion in it:
-    experiments ``a`` and ``b`` differ only in the SGLD step size."""
-    wd = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return wd, res
+    experiments ``a`` and ``b`` differ only in the SGLD step size. Built once per test
+    session (the first worker to need it builds it under a lock); each worker gets its
+    own copy (files, results and Snakemake's metadata, modification times kept), since
+    tests edit files in it. Returns (folder, the run's CompletedProcess)."""
+    root = _shared_root(tmp_path_factory)
+    built = root / "tiny_run"
+    with open(root / "tiny_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (built / "run.json").exists():
+            wd = copy_workflow(root / "tiny_run_building")
+            res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
+            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+            (wd / "run.json").write_text(json.dumps({"args": res.args, "stdout": res.stdout, "stderr": res.stderr}))
+            wd.rename(built)
+    run = json.loads((built / "run.json").read_text())
+    wd = tmp_path_factory.mktemp("workflow")
+    shutil.copytree(built, wd, symlinks=True, dirs_exist_ok=True)
+    return wd, subprocess.CompletedProcess(run["args"], 0, run["stdout"], run["stderr"])
 
 
 IN_DIM, N, BETA, GAMMA = 9, 2000, 1.0, 1.0  # quadratic target: d = 10, nβ = 2000
@@ -144,16 +169,3 @@ def assert_same_results(a: Path, b: Path) -> int:
     csv_a, csv_b = (pd.read_csv(p / "results/llc_sweep_results.csv").drop(columns=list(TIMING), errors="ignore") for p in (a, b))
     pd.testing.assert_frame_equal(csv_a, csv_b)
     return len(files)
-
-
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``--dist loadgroup``, pyproject.toml), keep the tests that share an
-    expensive fixture on one worker, so it is built once: the session's ``tiny_run`` (and every
-    test that uses it), and each module-scoped fixture (its module's tests)."""
-    for item in items:
-        defs = getattr(item, "_fixtureinfo", None)
-        scopes = {name: fixdefs[-1].scope for name, fixdefs in (defs.name2fixturedefs.items() if defs else ()) if fixdefs}
-        if "tiny_run" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("tiny_run"))
-        elif "module" in scopes.values():
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

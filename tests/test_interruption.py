@@ -1,6 +1,6 @@
 """A run killed with SIGKILL in the middle of a sampler job, then resumed as the
-README says, and a run on another number of cores: both give exactly the files
-of an uninterrupted run (the session's `tiny_run`, made with --cores 2)."""
+README says, gives exactly the files of an uninterrupted run (the session's
+`tiny_run`, made with --cores 2)."""
 
 import os
 import signal
@@ -74,13 +74,3 @@ def test_sigkill_mid_sampler_resumes_and_matches_uninterrupted_run(tiny_run, tmp
         if path.exists() and path.suffix in (".nc", ".png", ".md"):
             assert path.stat().st_mtime_ns == mtime, path
     assert assert_same_results(wd, reference) == 2 + 4 * 2  # data, erm, 4 runs × (trace, llc)
-
-
-def test_one_core_gives_identical_results_to_two(tiny_run, tmp_path):
-    """Same config and seeds, --cores 1 instead of 2 (other job order, one XLA
-    thread per job): identical NetCDF values and CSV."""
-    reference, _ = tiny_run
-    wd = copy_workflow(tmp_path)
-    res = snakemake(wd, "--cores", "1", "--configfile", str(TINY))
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert assert_same_results(wd, reference) == 10
