@@ -14,7 +14,8 @@ job = SimpleNamespace(threads={threads}, rule="sample", log=[sys.argv[1]], confi
 setup_job(job)
 import jax, os
 print(json.dumps({{"xla": os.environ["XLA_FLAGS"], "omp": os.environ["OMP_NUM_THREADS"], "nproc": os.environ["NPROC"],
-                  "cache": jax.config.jax_compilation_cache_dir, "prealloc": os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"]}}))
+                  "cache": jax.config.jax_compilation_cache_dir, "prealloc": os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"],
+                  "min_compile_seconds": jax.config.jax_persistent_cache_min_compile_time_secs}}))
 """
 
 
@@ -36,6 +37,7 @@ def test_threads_and_cache_reach_xla_and_jax(tmp_path):
     assert job["nproc"] == "3" and "--xla_cpu_multi_thread_eigen=true" in job["xla"]
     assert job["omp"] == "3" and job["prealloc"] == "false"
     assert job["cache"] == str(tmp_path / "results/jax_cache")  # absolute, under the working directory
+    assert job["min_compile_seconds"] == 0  # every program is kept, not only those over JAX's default 1 s
     log = (tmp_path / "job.log").read_text()
     assert "threads 3" in log and "compile cache" in log
 
@@ -79,3 +81,16 @@ def test_xla_thread_pools_follow_the_jobs_threads(tmp_path):
     ratio, which load from other processes can push either way."""
     one, four = _os_threads(tmp_path, 1), _os_threads(tmp_path, 4)
     assert one + 6 <= four, (one, four)  # XLA adds at least two pool threads per extra core
+
+
+PLANNING_MODULES = ("llcbench.config", "llcbench.plan", "llcbench.sources", "llcbench.aggregate", "llcbench.files")
+
+
+def test_planning_a_run_imports_no_numerics_or_table_libraries():
+    """What rules/common.smk imports to plan a run stays light: every snakemake command
+    (a dry run, each SLURM job) pays for it. pandas and xarray are imported where tables
+    and files are built, JAX only by jobs."""
+    code = f"import sys; import {', '.join(PLANNING_MODULES)}; print(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    heavy = [m for m in ("jax", "pandas", "xarray", "scipy", "arviz_stats", "matplotlib", "blackjax") if f"'{m}'" in loaded]
+    assert heavy == [], heavy

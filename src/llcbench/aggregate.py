@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from llcbench import files
 from llcbench.plan import canonical_json, draw_count
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas is imported where the tables are built: the Snakefile imports this module
+# (stat_columns) when it plans a run.
 
 # Columns every row has, in order; the sampler statistics' columns follow (``stat_columns``),
 # then the sweep's. Columns are appended, never renamed.
@@ -71,6 +76,8 @@ def sweep_table(experiments: dict, llc_paths: dict[str, str], stats: list[str]) 
         sweep_row(name, e["settings"], run_id, llc_paths[run_id], stats) for name, e in experiments.items() for run_id in e["runs"].values()
     ]
     axes = list(dict.fromkeys(a for e in experiments.values() for a in e["settings"].get("sweep_values", {})))
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS + stats + ["sweep_axis"] + axes)
 
 
@@ -78,4 +85,6 @@ def index_table(ids: dict[str, dict]) -> pd.DataFrame:
     """Every content ID with its kind and the canonical JSON of its settings;
     ``ids``: kind ("experiment", "data", "erm", "run") -> {id: settings}."""
     rows = [{"id": i, "kind": kind, "settings_json": canonical_json(s)} for kind, table in ids.items() for i, s in table.items()]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=["id", "kind", "settings_json"])

@@ -9,10 +9,14 @@ import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from llcbench.plan import canonical_json
+
+if TYPE_CHECKING:
+    import xarray as xr
+# xarray is imported where files are read: the Snakefile imports this module (check_output_dir)
+# when it plans a run, and every snakemake command would otherwise pay for xarray and pandas.
 
 VERSIONED_PACKAGES = ("llcbench", "jax", "jaxlib", "blackjax", "optax", "arviz", "xarray", "netCDF4", "numpy", "snakemake")
 
@@ -125,11 +129,15 @@ def _open(opener, path, select=None, drop_variables=None):
 def open_dataset(path, select: dict | None = None, drop_variables=None) -> xr.Dataset:
     """Read a NetCDF file into memory, with a message that names a corrupt file: all of it, or
     only the labels ``select`` ({dimension: labels}) picks, without ``drop_variables``."""
+    import xarray as xr
+
     return _open(xr.open_dataset, path, select, drop_variables)
 
 
 def open_datatree(path) -> xr.DataTree:
     """``open_dataset`` for files with groups (sampler traces)."""
+    import xarray as xr
+
     return _open(xr.open_datatree, path)
 
 
