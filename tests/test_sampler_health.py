@@ -6,6 +6,7 @@ import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from llcbench import llc
 from llcbench.samplers import instantiate, minibatch
@@ -100,3 +101,57 @@ def test_one_diverged_chain_is_excluded_not_averaged(quadratic):
     assert trace.diverged_step.tolist()[2] >= 0 and [trace.diverged_step[i] for i in (0, 1, 3)] == [-1, -1, -1]
     est = llc.estimate(trace.loss, 0.0, post.nbeta)
     assert est.chains_used == 3 and np.isfinite(est.llc)
+
+
+def test_mclmc_counts_reverted_steps_flags_them_and_keeps_them_out_of_energy_statistics(quadratic):
+    post, _ = quadratic
+    from llcbench import diagnostics
+    from llcbench.stages.sample import trace_tree
+
+    settings = {**SETTINGS["mclmc"], "chains": 2, "steps": 40, "eval_every": 4}
+    spec, algorithm = instantiate("mclmc", settings)
+
+    def untuned(step_size):
+        """MCLMC from w* at a fixed step size: 1e30 overflows float32 on every step."""
+
+        def init(key, posterior):
+            chain = algorithm.init(key, posterior)
+            return chain._replace(params=chain.params._replace(step_size=jnp.asarray(step_size, jnp.float32)))
+
+        return algorithm._replace(init=init, tune=None)
+
+    def sample(step_size):
+        trace = run_chains("mclmc", untuned(step_size), spec, post, jax.random.key(3), chains=2, steps=40, burn_in=0, eval_every=4,
+                           loss_star=0.0, projection_seed=0)  # fmt: skip
+        dt = trace_tree(trace, {s.name: s for s in spec.stats}, burn_in=0, eval_every=4)
+        summary = diagnostics.sampler_summary(dt["sample_stats"].to_dataset(), dt["tuning"].to_dataset(), 4)
+        return trace, summary, diagnostics.counted_flags(dt["sample_stats"].to_dataset(), summary)
+
+    trace, summary, counts = sample(1e30)
+    # BlackJAX reverted every step: the chains sit at w* (finite, not diverged), each step is
+    # counted, the run is flagged, and the reverted steps' energy change (BlackJAX reports 0)
+    # is not averaged in
+    assert np.all(trace.diverged_step == -1) and np.all(trace.theta_proj == 0) and np.all(np.isfinite(trace.loss))
+    assert counts == {"nan_reverts": 2 * 40}
+    assert np.all(np.isnan(trace.stats["energy_change"])) and np.isnan(summary["energy_change_sq_per_dim_mean"])
+    est = llc.estimate(trace.loss + 1.0, 1.0, post.nbeta)  # λ̂ = 0, finite: only the count can flag this run
+    status = diagnostics.health_status(est, ess_tail=1e4, counts=counts, frac_below_L0=0.0, erm_converged=True,
+                                       thresholds={"rhat_max": 1.05, "ess_min": 0})  # fmt: skip
+    assert "nan_reverts: 80" in status.split(";")
+    # at a sane step nothing is reverted and the energy statistics are per step, in the units of
+    # desired_energy_var (nats² per dimension): finite and positive
+    trace, summary, counts = sample(0.05)
+    assert counts == {"nan_reverts": 0} and np.all(np.isfinite(trace.stats["energy_change"]))
+    assert 0 < summary["energy_change_sq_per_dim_mean"] < 1
+
+
+def test_adam_sgld_records_no_mala_acceptance_and_spends_no_gradient_on_it(quadratic):
+    # Adam's forward drift is the lagged first moment: no reverse move, no acceptance probability
+    post, _ = quadratic
+    steps, eval_every, chains, b = 200, 10, 2, SETTINGS["sgld"]["batch_size"]
+    adam = run(post, "sgld", precond="adam", eps=1.0, steps=steps, burn_in=0, eval_every=eval_every, chains=chains)
+    rmsprop = run(post, "sgld", precond="rmsprop", eps=1.0, steps=steps, burn_in=0, eval_every=eval_every, chains=chains)
+    assert np.all(np.isnan(adam.stats["mala_accept"])) and np.all(np.isfinite(rmsprop.stats["mala_accept"]))
+    minibatch_grad = b / post.n  # full-data equivalents; summed in float32 over the steps, hence rel 1e-5
+    assert adam.grads_sampling == pytest.approx(chains * steps * minibatch_grad, rel=1e-5)
+    assert rmsprop.grads_sampling == pytest.approx(chains * (steps + steps // eval_every) * minibatch_grad, rel=1e-5)  # + one per draw

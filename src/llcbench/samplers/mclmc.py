@@ -23,11 +23,15 @@ from llcbench.samplers.spec import SamplerSpec, Stat
 
 SPEC = SamplerSpec(
     stats=(
+        Stat("energy_change", "energy change per step (nats), mean over each draw's window; reverted steps left out", figure="energy_hist"),
         Stat(
-            "energy_change",
-            "energy change per step (nats); its variance per dimension is tuned to desired_energy_var",
-            figure="energy_hist",
-            spread=True,
+            "energy_change_sq_per_dim",
+            "squared energy change per step and dimension (nats²); the tuner aims its mean at desired_energy_var; reverted steps left out",
+        ),
+        Stat(
+            "nan_revert",
+            "steps BlackJAX's kernel reverted because they gave a non-finite position, momentum or energy",
+            counts="nan_reverts",
         ),
         Stat("step_size", "integrator step size (tuned)"),
     ),
@@ -47,7 +51,9 @@ class MCLMCChain(NamedTuple):
 
 
 class MCLMCStepInfo(NamedTuple):
-    energy_change: jax.Array
+    energy_change: jax.Array  # nats; NaN on a reverted step
+    energy_change_sq_per_dim: jax.Array  # energy_change² / d; NaN on a reverted step
+    nan_revert: jax.Array  # 1 where BlackJAX reverted the step (its info.nonans is False), else 0
     step_size: jax.Array
     grads: jax.Array
 
@@ -95,6 +101,15 @@ def build(*, tune_steps: int, initial_step_size: float, desired_energy_var: floa
         del record
         p = chain.params
         state, info = kernel(key, chain.state, posterior.logdensity, p.inverse_mass_matrix, p.L, p.step_size)
-        return chain._replace(state=state), MCLMCStepInfo(info.energy_change, p.step_size, jnp.asarray(GRADS_PER_STEP, p.step_size.dtype))
+        # BlackJAX keeps the previous position on a non-finite step and reports an energy change
+        # of 0 there: count such steps and keep their 0 out of the energy statistics
+        energy = jnp.where(info.nonans, info.energy_change, jnp.nan)
+        return chain._replace(state=state), MCLMCStepInfo(
+            energy,
+            energy**2 / posterior.d,
+            (~info.nonans).astype(p.step_size.dtype),
+            p.step_size,
+            jnp.asarray(GRADS_PER_STEP, p.step_size.dtype),
+        )
 
     return Algorithm(init, step, tune)

@@ -16,13 +16,18 @@ preconditioner statistics follow the loss gradient g = nβ∇L_b(w):
   in place of g (v̂, m̂ bias-corrected when ``bias_correction``).
 
 Adaptive preconditioners change G during sampling, so the chain is not exactly
-stationary for the target; they are the heuristics the literature uses.
+stationary for the target; they are the heuristics the literature uses. pSGLD's
+correction term Γ(w) = Σ_j ∂G_ij/∂w_j (Li et al. 2016) is omitted, as in their
+experiments: it needs second derivatives, and is of order 1 − β₂ per step.
 
 At each draw's record step the sampler also computes the MALA acceptance
 probability of the proposal it just made (same minibatch, same G): near 0.9 for a
 well-chosen step, near 0 when the step is too large, near 1 when it is tiny. The
 step's own loss value and gradient at w are reused, so a record step costs one
-extra minibatch gradient (at the proposal).
+extra minibatch gradient (at the proposal). Not for adam: its forward drift is the
+lagged first moment m̂, which has no reverse counterpart at the proposal, so no
+acceptance probability of a proposal exists; its ``mala_accept`` is NaN and its
+record steps cost nothing extra.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ SPEC = SamplerSpec(
         Stat(
             "mala_accept",
             "MALA acceptance probability of the SGLD proposal made at each draw (same minibatch and preconditioner); "
-            "healthy near 0.9, near 0 when the step is too large",
+            "healthy near 0.9, near 0 when the step is too large; NaN for precond adam (its lagged drift has no reverse move)",
             at="draw",
             figure="mala_accept",
         ),
@@ -126,12 +131,13 @@ def build(*, step_size: float, batch_size: int, precond: str, beta1: float, beta
         pstate, G, drift = update_preconditioner(state.precond, g)
         new = preconditioned_step(k_noise, w, grad_log_post(w, drift), G, h)
         accept = jnp.nan
-        if record:  # MALA check of this proposal; log π̂ = −nβL_b + log prior
+        mala = record and precond != "adam"
+        if mala:  # MALA check of this proposal; log π̂ = −nβL_b + log prior
             u_new, g_new = jax.value_and_grad(scaled_loss)(new, batch)
             lp_w, lp_new = -u_w + posterior.log_prior(w), -u_new + posterior.log_prior(new)
             log_alpha = lp_new - lp_w + _log_q(w, new, grad_log_post(new, g_new), G, h) - _log_q(new, w, grad_log_post(w, drift), G, h)
             accept = jnp.exp(jnp.minimum(0.0, jnp.nan_to_num(log_alpha, nan=-jnp.inf)))
-        grads = (2 if record else 1) * b / posterior.n
+        grads = (2 if mala else 1) * b / posterior.n
         return SGLDState(new, pstate), SGLDInfo(jnp.asarray(accept, w.dtype), jnp.asarray(grads, w.dtype))
 
     return Algorithm(init, step)
