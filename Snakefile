@@ -42,5 +42,11 @@ rule all:
         trajectory_outputs(),
 
 
+# SIGTERM (`timeout`, `kill`, a batch system's time limit) stops the run as Ctrl-C does,
+# in place of Snakemake's handler, which can deadlock (llcbench.runtime.stop_on_signal).
+onstart:
+    stop_on_signal(stop_jobs=workflow.local_exec)
+
+
 onsuccess:
     print_summary()

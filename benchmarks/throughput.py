@@ -187,16 +187,17 @@ def main() -> None:
     naive, naive_grads = naive_run(algorithm, states, sgld_post, sgld_s, naive_steps, vmapped=True)
     naive_one, naive_one_grads = naive_run(algorithm, states, sgld_post, sgld_s, naive_steps // 2, vmapped=False)
     iters = 10 if args.tiny else 100
+    common = {"dtype": "float32", "chains": chains}  # with "steps" (per chain): what each baseline's gradients count
     bench += [
-        (naive, {"label": NAIVE, "dtype": "float32", "grads_fde": naive_grads, "batch_size": b}),
-        (naive_one, {"label": NAIVE_ONE, "dtype": "float32", "grads_fde": naive_one_grads, "batch_size": b}),
+        (naive, {"label": NAIVE, **common, "grads_fde": naive_grads, "batch_size": b, "steps": naive_steps}),
+        (naive_one, {"label": NAIVE_ONE, **common, "grads_fde": naive_one_grads, "batch_size": b, "steps": naive_steps // 2}),
         (
             plain_blackjax_run(sgld_post, sgld_s),
-            {"label": PLAIN, "dtype": "float32", "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b},
+            {"label": PLAIN, **common, "grads_fde": chains * sgld_s["steps"] * fde, "batch_size": b, "steps": sgld_s["steps"]},
         ),
         (
             full_batch_run(sgld_post, chains, iters),
-            {"label": "reference: bare full-batch gradient, lax.scan", "dtype": "float32", "grads_fde": chains * iters},
+            {"label": "reference: bare full-batch gradient, lax.scan", **common, "grads_fde": chains * iters, "steps": iters},
         ),
     ]
     best = [math.inf] * len(bench)

@@ -6,6 +6,7 @@ from llcbench.aggregate import stat_columns
 from llcbench.config import ConfigError, check_config, coerce_scalars
 from llcbench.files import check_output_dir
 from llcbench.plan import build_plan, run_sampler_name
+from llcbench.runtime import stop_on_signal
 from llcbench.sources import code_hash
 
 RESULTS = "results"

@@ -1,6 +1,7 @@
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,9 +33,9 @@ SHARED_COMPILE_CACHE = Path(tempfile.gettempdir()) / f"llcbench-test-jax-cache-{
 def with_shared_compile_cache(args) -> list[str]:
     """``args`` with ``compile_cache`` set to the suite's shared cache (added to the
     ``--config`` values when there are any: a second ``--config`` would replace them).
-    Dry runs compile nothing and keep the config as given."""
+    Dry runs compile nothing, and a test that sets its own ``compile_cache`` keeps it."""
     args = list(args)
-    if "-n" in args:
+    if "-n" in args or any(str(a).startswith("compile_cache=") for a in args):
         return args
     setting = f"compile_cache={SHARED_COMPILE_CACHE}"
     if "--config" in args:
@@ -50,6 +51,58 @@ def snakemake(workdir, *args, snakefile=None, timeout=1800):
     args = with_shared_compile_cache(args)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile or Path(workdir) / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+NUMBER = r"\d+(?:\.\d+)?"
+COUNTED = ("divergences", "nan_reverts")  # README: `divergences: k` (HMC, adjusted MCLMC), `nan_reverts: k` (MCLMC)
+# README ("Diagnostics, health flags and the report"): `ok`, or every flag that fired, `;`-separated,
+# in this order (a sampler's counted flags in any order); a run that could not sample has its
+# failure instead of the chain flags.
+STATUS_FLAGS = (
+    ("not_a_minimum", r"not_a_minimum: \|grad L_n\| = (?P<grad>[0-9.e+-]+)(?:, (?P<below_ln>\d+)% of draws below L_n)?"),
+    ("failure", r"(?P<kind>tuning_failed|data_nonfinite|erm_nonfinite|checkpoint_nonfinite): (?P<why>[^;]+)"),
+    ("diverged", r"diverged: (?:all chains non-finite|(?P<chains>[1-9]\d*) chain\(s\) non-finite, excluded)"),
+    ("rhat", rf"rhat (?P<rhat>\d+\.\d{{3}}) > (?P<rhat_max>{NUMBER})"),
+    ("ess", rf"ess (?P<ess>\d+) < (?P<ess_min>{NUMBER})"),
+    ("counted", rf"(?P<counter>{'|'.join(COUNTED)}): (?P<count>[1-9]\d*)"),  # keyed by the counter's name
+    ("w_star_not_minimum", r"w_star_not_minimum: (?P<below_l0>\d+)% of draws below L0"),
+    ("negative_llc", r"negative_llc"),
+    ("erm_not_converged", r"erm_not_converged"),
+)
+
+
+def parse_status(status: str) -> dict[str, re.Match]:
+    """Flag name (a counted flag: its counter's) -> its match, for a status of the documented grammar
+    (``{}`` for ``ok``); fails on anything else: an unknown or malformed flag, flags out of order or
+    repeated, a failure beside chain flags."""
+    if status == "ok":
+        return {}
+    found, start = {}, 0
+    for piece in status.split(";"):
+        for i, (name, pattern) in enumerate(STATUS_FLAGS[start:], start):
+            if match := re.fullmatch(pattern, piece):
+                key = match["counter"] if name == "counted" else name
+                assert key not in found, f"{key} twice in status {status!r}"
+                found[key], start = match, i + (name != "counted")
+                break
+        else:
+            raise AssertionError(f"{piece!r} in status {status!r}: not a documented flag, or out of order")
+    assert "failure" not in found or set(found) <= {"failure", "not_a_minimum", "erm_not_converged"}, status
+    return found
+
+
+def expected_flags(row, health: dict, grad_tol: float) -> set[str]:
+    """The flags a sweep-CSV row's own numbers call for (README's thresholds)."""
+    flags = {
+        "diverged": row["chains_diverged"] > 0,
+        "rhat": row["rhat"] > health["rhat_max"],
+        "ess": min(row["ess"], row["ess_tail"]) < health["ess_min"],
+        **{counter: row.get(counter, 0) > 0 for counter in COUNTED},  # NaN: not this sampler's
+        "w_star_not_minimum": row["frac_below_L0"] > 0.5,
+        "negative_llc": row["llc"] < 0,
+        "erm_not_converged": row["erm_grad_norm"] > grad_tol,
+    }
+    return {name for name, fired in flags.items() if fired}
 
 
 def job_counts(output: str) -> Counter:
@@ -147,15 +200,18 @@ TIMING = ("sampling_seconds", "compile_seconds", "tuning_seconds", "wnv_time")  
 VOLATILE = (*TIMING, "created_at")  # ArviZ stamps each group with the time it was written
 
 
-def assert_same_results(a: Path, b: Path) -> int:
+def assert_same_results(a: Path, b: Path, subset: bool = False) -> int:
     """Every NetCDF under ``a/results`` is identical (values, coordinates, attributes
     except wall-clock timings and time stamps) to its twin under ``b/results``, and so is the sweep
-    CSV. Returns the number of NetCDF files compared."""
+    CSV. ``b`` has the same files, or with ``subset``, may have more (``a`` ran some of
+    ``b``'s runs: content-addressed IDs make their files the same; the CSV is compared
+    with ``b``'s rows of those experiments and runs). Returns the number of NetCDF files compared."""
     import pandas as pd
     import xarray as xr
 
     files = sorted(p.relative_to(a) for p in (a / "results").rglob("*.nc") if "jax_cache" not in p.parts)
-    assert files == sorted(p.relative_to(b) for p in (b / "results").rglob("*.nc") if "jax_cache" not in p.parts)
+    theirs = sorted(p.relative_to(b) for p in (b / "results").rglob("*.nc") if "jax_cache" not in p.parts)
+    assert set(files) <= set(theirs) if subset else files == theirs
 
     def untimed(dt):
         for node in dt.subtree:
@@ -167,5 +223,8 @@ def assert_same_results(a: Path, b: Path) -> int:
         with xr.open_datatree(a / rel) as da, xr.open_datatree(b / rel) as db:
             xr.testing.assert_identical(untimed(da.load()), untimed(db.load()))
     csv_a, csv_b = (pd.read_csv(p / "results/llc_sweep_results.csv").drop(columns=list(TIMING), errors="ignore") for p in (a, b))
+    if subset:
+        ran = csv_a.set_index(["experiment", "run_id"]).index
+        csv_b = csv_b[csv_b.set_index(["experiment", "run_id"]).index.isin(ran)].reset_index(drop=True)
     pd.testing.assert_frame_equal(csv_a, csv_b)
     return len(files)

@@ -1,15 +1,26 @@
 """The benchmark scripts (benchmarks/*.py) run on their tiny settings and write
-their JSON with the expected keys. Not timed: speed is what they measure, not
-what they are tested for."""
+their JSON. Not timed: speed is what they measure, not what they are tested for.
+What is tested is what a broken benchmark would get wrong: the work it counts
+(gradients from the settings each row reports and README's counting rules), the
+problem it reports (d and FLOPs from the layer shapes), which rows and baselines of
+the same run its ratios and verdicts come from, and what it reads from a workflow."""
 
 import json
 import subprocess
 import sys
 
+import matplotlib.image as mpimg
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
+import yaml
 
-from conftest import ROOT
+from conftest import ROOT, job_counts
+
+NAIVE, NAIVE_ONE = "baseline: naive loop, chains vmapped", "baseline: naive loop, one chain at a time"
+PLAIN, FULL = "baseline: plain BlackJAX SGLD, lax.scan", "reference: bare full-batch gradient, lax.scan"
+DEFAULTS = yaml.safe_load((ROOT / "config/config.yaml").read_text())["base"]["samplers"]  # what the benchmarks start from
 
 
 def bench(name, tmp_path, *args):
@@ -20,42 +31,115 @@ def bench(name, tmp_path, *args):
     return json.loads(out.read_text()), res.stdout
 
 
+def weights(sizes) -> int:
+    """Σ fan_in·fan_out of a dense network with layer sizes ``sizes``."""
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def sgld_grads(chains: int, steps: int, n: int) -> float:
+    """FDE gradients of SGLD chains of ``steps`` steps from config/config.yaml's settings (README: a
+    minibatch gradient of b rows counts b/n): one minibatch gradient a step, one more at each
+    draw (the gradient at the proposal that its MALA acceptance check needs)."""
+    s = DEFAULTS["sgld"]
+    return chains * (steps + steps // s["eval_every"]) * s["batch_size"] / n
+
+
 def test_throughput(tmp_path):
     result, stdout = bench("throughput", tmp_path)
-    labels = [r["label"] for r in result["rows"]]
-    assert {"sgld", "hmc"} <= set(labels) and sum(label.startswith("baseline: naive") for label in labels) == 2
-    assert result["roofline_flops"]["float32"] > 0
-    for r in result["rows"]:
-        assert r["grads_fde_per_s"] > 0 and r["roofline_fraction"] > 0, r
-    sgld = result["rows"][labels.index("sgld")]
-    # minibatch gradients are FDE gradients times n / b
-    p = result["problem"]
-    assert sgld["minibatch_grads_per_s"] == pytest.approx(sgld["grads_fde_per_s"] * p["n"] / p["batch_size"])
-    assert sgld["vs_naive"] > 0 and sgld["finite_draws"]
-    assert set(result["summary"]["goals"]) == {"sgld_minibatch_grads_per_s", "full_batch_roofline_fraction", "speedup_vs_naive"}
-    assert "x naive" in stdout and "of roofline" in stdout
+    p, rows = result["problem"], {r["label"]: r for r in result["rows"]}
+    assert set(rows) == {"sgld", "hmc", NAIVE, NAIVE_ONE, PLAIN, FULL}  # --tiny: SGLD, HMC and every baseline
+    # the problem: d counts weights and biases; FLOPs of a row's gradient = 3 × the forward matmuls (README)
+    sizes, n = p["layer_sizes"], p["n"]
+    assert p["d"] == weights(sizes) + sum(sizes[1:]) and p["flops_per_row_grad"] == 3 * 2 * weights(sizes)
+    assert (n, p["chains"], p["batch_size"]) == (512, DEFAULTS["sgld"]["chains"], DEFAULTS["sgld"]["batch_size"])
+    # the work each row counts, from the chains and steps it reports
+    for label in ("sgld", NAIVE, NAIVE_ONE):  # the sampler's own count, and the baselines' sums of its steps' counts
+        r = rows[label]
+        assert r["chains"] == p["chains"] and r["grads_fde"] == pytest.approx(sgld_grads(r["chains"], r["steps"], n)), label
+    assert rows["sgld"]["draws"] == rows["sgld"]["steps"] // DEFAULTS["sgld"]["eval_every"]
+    hmc = rows["hmc"]  # a step counts its leapfrog steps (README); eval_every 1: a draw a step
+    assert hmc["grads_fde"] == pytest.approx(hmc["chains"] * hmc["steps"] * DEFAULTS["hmc"]["num_integration_steps"])
+    assert hmc["draws"] == hmc["steps"]
+    plain, full = rows[PLAIN], rows[FULL]  # BlackJAX's SGLD has no MALA check; a full-batch gradient counts 1
+    assert plain["grads_fde"] == pytest.approx(plain["chains"] * plain["steps"] * p["batch_size"] / n)
+    assert full["grads_fde"] == full["chains"] * full["steps"]
+    assert rows["sgld"]["finite_draws"] and hmc["finite_draws"]
+    # every figure is a count over a best time measured in this run; ratios are to this run's baselines
+    rate = {label: r["grads_fde"] / r["seconds"] for label, r in rows.items()}
+    assert all(np.isfinite(r["seconds"]) and r["seconds"] > 0 for r in rows.values())
+    assert rows[NAIVE]["vs_naive"] == 1 and rows[PLAIN]["vs_plain_blackjax"] == 1
+    s = result["summary"]
+    assert s["speedup_vs_naive"] == pytest.approx(rate["sgld"] / rate[NAIVE])
+    assert s["speedup_vs_naive_one_chain_at_a_time"] == pytest.approx(rate["sgld"] / rate[NAIVE_ONE])
+    assert s["speedup_vs_plain_blackjax"] == pytest.approx(rate["sgld"] / rate[PLAIN])
+    assert s["full_batch_roofline_fraction"] == pytest.approx(
+        rate["hmc"] * n * p["flops_per_row_grad"] / result["roofline_flops"]["float32"]
+    )
+    assert set(result["roofline_flops"]) == {r["dtype"] for r in rows.values()} == {"float32"}
+    assert set(s["goals"]) == {"sgld_minibatch_grads_per_s", "full_batch_roofline_fraction", "speedup_vs_naive"}
+    for goal, g in s["goals"].items():
+        assert g["measured"] == s[goal] and g["met"] == (g["measured"] >= g["goal"]), goal
+    assert all(label in stdout for label in rows) and "x naive" in stdout and "of roofline" in stdout
 
 
 def test_scaling(tmp_path):
     result, _ = bench("scaling", tmp_path)
     rows = result["rows"]
-    assert {(r["d"], r["n"]) for r in rows} == {(81, 256), (289, 256), (81, 512)}  # each axis through the base point
-    assert all(r["seconds_per_grad_fde"] > 0 and r["seconds_per_draw"] > 0 for r in rows)
-    assert (tmp_path / "scaling.png").stat().st_size > 0
+    assert {(r["d_target"], r["n"]) for r in rows} == {(100, 256), (300, 256), (100, 512)}  # each axis through the base point
+    assert all(r["sampler"] == "sgld" and "error" not in r for r in rows)
+    by = {(r["d_target"], r["n"]): r for r in rows}
+    assert by[(100, 256)]["layer_sizes"] == by[(100, 512)]["layer_sizes"] and by[(300, 256)]["d"] > by[(100, 256)]["d"]
+    e, budget = DEFAULTS["sgld"]["eval_every"], result["flops_budget"]
+    for r in rows:
+        sizes = r["layer_sizes"]
+        assert r["d"] == weights(sizes) + sum(sizes[1:]) and sizes[0] == 32  # the default experiment's in_dim
+        assert r["steps"] % e == 0 and r["draws"] == r["steps"] // e >= 2
+        assert r["grads_fde"] == pytest.approx(sgld_grads(r["chains"], r["steps"], r["n"]))
+        # chain length: the most whole draws whose gradients cost at most the FLOP budget, but at least two draws
+        flops = r["grads_fde"] * r["n"] * 3 * 2 * weights(sizes)
+        assert flops <= budget < flops * (r["draws"] + 1) / r["draws"] or (r["draws"] == 2 and flops > budget), r
+        assert r["seconds_per_grad_fde"] == pytest.approx(r["seconds"] / r["grads_fde"])
+        assert r["seconds_per_draw"] == pytest.approx(r["seconds"] / r["draws"])  # draws: all chains advance together
+    # the log-log plot: 2 × 2 panels (per FDE gradient, per draw; against d, against n), each with the SGLD line
+    img = mpimg.imread(tmp_path / "scaling.png")
+    assert img.shape == (7 * 110, 10 * 110, 4)  # 10 × 7 inches at 110 dpi
+    c0 = np.all(np.abs(img[..., :3] - np.array([0x1F, 0x77, 0xB4]) / 255) < 0.02, axis=-1)  # the first line's colour
+    h, w = c0.shape
+    assert all(c0[i * h // 2 : (i + 1) * h // 2, j * w // 2 : (j + 1) * w // 2].sum() > 100 for i in (0, 1) for j in (0, 1))
 
 
 def test_overhead_on_an_already_run_workflow(tiny_run, tmp_path):
-    wd, _ = tiny_run  # overhead.py checks with a dry run that the re-run has nothing to do
+    wd, res = tiny_run  # overhead.py checks with a dry run that the re-run has nothing to do
+    before = {p: p.stat().st_mtime_ns for p in (wd / "results").rglob("*") if p.is_file()}
     result, _ = bench("overhead", tmp_path, "--workdir", str(wd))
     s = result["summary"]
-    assert s["noop_nothing_to_be_done"] and s["noop_rerun_wall_seconds"] > 0
+    assert s["noop_nothing_to_be_done"] and s["workflow_wall_seconds"] is None  # --workdir: only the no-op re-run
+    assert {p: p.stat().st_mtime_ns for p in (wd / "results").rglob("*") if p.is_file()} == before  # which wrote nothing
+    # a row per job with a benchmark table, as many as Snakemake ran in the tiny run, with that table's figures
+    counts = job_counts(res.stdout + res.stderr)
+    assert {rule: r["jobs"] for rule, r in result["rules"].items()} == {rule: counts[rule] for rule in ("data", "erm", "sample")}
+    for job in result["jobs"]:
+        tsv = pd.read_csv(wd / "results/benchmarks" / job["rule"] / f"{job['job']}.tsv", sep="\t").iloc[-1]
+        assert (job["seconds"], job["cpu_seconds"], job["max_rss_mb"]) == pytest.approx((tsv["s"], tsv["cpu_time"], tsv["max_rss"]))
     samples = [j for j in result["jobs"] if j["rule"] == "sample"]
-    assert len(samples) == 4 and all(j["sampling_seconds"] > 0 and j["fixed_seconds"] > 0 for j in samples)
-    assert s["sample_fixed_over_sampling"] > 0 and s["startup_seconds"]["python_import_llcbench_stages"] > 0
+    assert sorted(j["job"] for j in samples) == sorted(set(pd.read_csv(wd / "results/llc_sweep_results.csv")["run_id"]))
+    timings = ("sampling_seconds", "compile_seconds", "tuning_seconds")
+    for j in samples:  # each sample job's split of its wall time, from its own trace.nc
+        attrs = xr.open_datatree(wd / "results/runs" / j["job"] / "trace.nc").attrs
+        assert j["sampler"] == attrs["sampler"] and (j["d"], j["n"]) == (attrs["d"], attrs["n"])
+        assert [j[k] for k in timings] == pytest.approx([attrs[k] for k in timings])
+        # fixed = compile + other, other = wall − sampling − compile − tuning (module doc)
+        assert j["fixed_seconds"] == pytest.approx(j["seconds"] - attrs["sampling_seconds"] - attrs["tuning_seconds"])
+    totals = s["sample_jobs"]
+    assert totals["seconds"] == pytest.approx(sum(j["seconds"] for j in samples))
+    assert totals["sampling_seconds"] == pytest.approx(sum(j["sampling_seconds"] for j in samples))
+    assert s["sample_fixed_over_sampling"] == pytest.approx(totals["fixed_seconds"] / totals["sampling_seconds"])
+    assert set(s["startup_seconds"]) == {"python", "python_import_jax", "python_import_llcbench_stages"}
 
 
-def synthetic_sweep(path):
-    """Two cases: m = 1 at nβ ≈ 1.02e4 (sgld and sgld_psgld experiments share it) and m = 2."""
+def synthetic_sweep(path, more=()):
+    """Two cases: m = 1 at nβ ≈ 1.02e4 (sgld and sgld_psgld experiments share it) and m = 3; ``more``:
+    further (experiment, sampler, λ̂, λ, m, d, nβ) runs."""
     base = {
         "nbeta": 10240.0,
         "gamma": 1.0,
@@ -67,19 +151,21 @@ def synthetic_sweep(path):
         "llc_se": 0.5,
     }
     rows = []
-    for exp, sampler, llc, true, m, d in [
-        ("c1", "hmc", 16.3, 16.0, 1, 80),
-        ("c1", "mclmc", 15.6, 16.0, 1, 80),
-        ("c1", "sgld", 18.4, 16.0, 1, 80),
-        ("c1_psgld", "sgld", 15.0, 16.0, 1, 80),
-        ("c2", "hmc", 14.7, 15.5, 3, 105),
-        ("c2", "sgld", 14.0, 15.5, 3, 105),
+    for exp, sampler, llc, true, m, d, nbeta in [
+        ("c1", "hmc", 16.3, 16.0, 1, 80, base["nbeta"]),
+        ("c1", "mclmc", 15.6, 16.0, 1, 80, base["nbeta"]),
+        ("c1", "sgld", 18.4, 16.0, 1, 80, base["nbeta"]),
+        ("c1_psgld", "sgld", 15.0, 16.0, 1, 80, base["nbeta"]),
+        ("c2", "hmc", 14.7, 15.5, 3, 105, base["nbeta"]),
+        ("c2", "sgld", 14.0, 15.5, 3, 105, base["nbeta"]),
+        *more,
     ]:
         case = exp.removesuffix("_psgld")
         rows.append(
             {
                 **base,
                 "experiment": exp,
+                "nbeta": nbeta,
                 "run_id": f"{sampler}-{exp}",
                 "sampler": sampler,
                 "llc": llc,
@@ -122,3 +208,27 @@ def test_accuracy_tabulates_a_sweep_csv(tmp_path):
     assert "c2" not in result["cases"]  # m = 3: reported, not judged
     assert result["all_met"]
     assert "m > 1" in stdout
+
+
+def test_accuracy_judges_each_goal_against_its_tolerance(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import accuracy
+
+    more = [
+        ("c3", "hmc", 17.0, 16.0, 1, 60, 2e4),  # 6.25 % off: beyond HMC's 5 %
+        ("c3", "mclmc", 16.7, 16.0, 1, 60, 2e4),  # 4.4 %: within
+        ("c3", "sgld", 17.5, 16.0, 1, 60, 2e4),  # 9.4 %: within SGLD's 10 %
+        ("c4", "hmc", 20.0, 16.0, 1, 40, 5e3),  # nβ < 1e4: reported, not judged
+    ]
+    synthetic_sweep(tmp_path / "sweep.csv", more)
+    rows, verdict = accuracy.tabulate(pd.read_csv(tmp_path / "sweep.csv"), {})
+    assert {r["case"] for r in rows} == {"c1", "c2", "c3", "c4"} and set(verdict["cases"]) == {"c1", "c3"}
+    c3 = verdict["cases"]["c3"]
+    assert c3["hmc"]["abs_rel_error"] == pytest.approx(1 / 16) and not c3["hmc"]["met"]
+    assert c3["mclmc"]["abs_rel_error"] == pytest.approx(0.7 / 16) and c3["mclmc"]["met"]
+    assert c3["sgld (best)"]["abs_rel_error"] == pytest.approx(1.5 / 16) and c3["sgld (best)"]["met"]
+    goals = {k: (g["cases"], g["met"]) for k, g in verdict["goals"].items()}
+    assert goals == {"hmc": (2, False), "mclmc": (2, True), "sgld (best)": (2, True)}  # one failed case fails a goal
+    assert not verdict["all_met"]
+    c3_rows = {r["sampler"]: r for r in rows if r["case"] == "c3"}
+    assert c3_rows["mclmc"]["rel_diff_hmc"] == pytest.approx(16.7 / 17.0 - 1) and np.isnan(c3_rows["hmc"]["rel_diff_hmc"])

@@ -1,15 +1,33 @@
-"""Reproducible at any --cores: a run on one core gives exactly the files of the
-session's `tiny_run`, made with --cores 2 (its own file, so pytest-xdist can run it
-beside the interruption test)."""
+"""Reproducible at any --cores, with a cold or a warm compilation cache: experiment ``a`` of
+the tiny config, run on one core first with an empty JAX cache (every program compiled and
+written to it), then again in a fresh copy with that cache (every program read from it),
+gives in both runs exactly the files of the session's `tiny_run` (made with --cores 2 and the
+suite's shared cache). Its own file, so pytest-xdist can run it beside the interruption test."""
+
+import yaml
 
 from conftest import TINY, assert_same_results, copy_workflow, snakemake
 
 
-def test_one_core_gives_identical_results_to_two(tiny_run, tmp_path):
-    """Same config and seeds, --cores 1 instead of 2 (other job order, one XLA
-    thread per job): identical NetCDF values and CSV."""
+def cache_entries(cache):
+    return {p.name for p in cache.rglob("*") if p.is_file()}
+
+
+def test_cores_and_a_cold_or_warm_cache_never_change_a_result(tiny_run, tmp_path):
     reference, _ = tiny_run
-    wd = copy_workflow(tmp_path)
-    res = snakemake(wd, "--cores", "1", "--configfile", str(TINY))
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert assert_same_results(wd, reference) == 10
+    config = yaml.safe_load(TINY.read_text())
+    config["experiments"] = {"a": config["experiments"]["a"]}  # SGLD, HMC, MCLMC: each compiled program once
+    one = tmp_path / "a.yaml"
+    one.write_text(yaml.safe_dump(config))
+    cache = tmp_path / "jax_cache"
+    runs = []
+    for name in ("cold", "warm"):
+        wd = copy_workflow(tmp_path / name)
+        res = snakemake(wd, "--cores", "1", "--configfile", str(one), "--config", f"compile_cache={cache}")
+        assert res.returncode == 0, res.stderr[-3000:]
+        runs.append((wd, cache_entries(cache)))
+    (cold, after_cold), (warm, after_warm) = runs
+    assert after_cold, "the cold run wrote no compiled program to the cache"
+    assert after_warm == after_cold, "the warm run compiled programs the cold run had cached"
+    assert assert_same_results(cold, warm) == 2 + 3 * 2  # data, erm, 3 runs × (trace, llc)
+    assert assert_same_results(cold, reference, subset=True) == 2 + 3 * 2

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import parse_status
 from llcbench import diagnostics, llc
 
 THRESHOLDS = {"rhat_max": 1.05, "ess_min": 100}
@@ -85,25 +86,31 @@ def test_health_is_quiet_on_healthy_chains():
 def test_health_flags_high_rhat():
     x = healthy()
     x[0] += 0.2
-    assert "rhat" in status(x)
+    flags = parse_status(status(x))
+    assert list(flags) == ["rhat", "ess"]  # one chain shifted: the chains disagree, and ESS drops with them
+    assert float(flags["rhat"]["rhat"]) > 1.05 and flags["rhat"]["rhat_max"] == "1.05"
 
 
 def test_health_flags_small_ess():
     x = ar1(np.random.default_rng(4), 0.995, 4, 1000) * 0.01 + 1.0
-    assert "ess" in status(x)
+    flags = parse_status(status(x))
+    assert list(flags) == ["rhat", "ess"]  # a slow chain also leaves its chains apart
+    assert int(flags["ess"]["ess"]) < 100 and flags["ess"]["ess_min"] == "100"
 
 
 def test_health_flags_divergences():
-    assert status(healthy(), divergences=3) == "divergences: 3"
+    s = status(healthy(), divergences=3)
+    assert s == "divergences: 3" and parse_status(s)["divergences"]["count"] == "3"  # and of the documented grammar
 
 
 def test_health_flags_loss_below_w_star_and_negative_llc():
-    s = status(healthy(), loss_star=1.2)
-    assert "w_star_not_minimum" in s and "negative_llc" in s
+    flags = parse_status(status(healthy(), loss_star=1.2))
+    assert list(flags) == ["w_star_not_minimum", "negative_llc"]
+    assert flags["w_star_not_minimum"]["below_l0"] == "100"  # every draw below L_n(w*) = 1.2
 
 
 def test_health_flags_diverged_chain_and_unconverged_erm():
     x = healthy()
     x[1, 10] = np.nan
-    s = status(x, erm_converged=False)
-    assert s.startswith("diverged: 1 chain") and s.endswith("erm_not_converged")
+    flags = parse_status(status(x, erm_converged=False))
+    assert list(flags) == ["diverged", "erm_not_converged"] and flags["diverged"]["chains"] == "1"

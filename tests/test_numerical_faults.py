@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import ROOT, snakemake
+from conftest import ROOT, parse_status, snakemake
 from llcbench import aggregate, diagnostics, files, llc, plots
 from llcbench.config import resolve_experiments
 from llcbench.plan import build_plan
@@ -135,8 +135,11 @@ def status(loss, **kw):
 )
 def test_a_failure_replaces_the_chain_flags(failure, erm_converged, expected):
     nan = np.full((2, 50), np.nan)
-    assert status(nan, erm_converged=erm_converged).startswith("diverged: all chains")
-    assert status(nan, failure=failure, erm_converged=erm_converged) == expected
+    no_draws = parse_status(status(nan, erm_converged=erm_converged))
+    assert list(no_draws) == ["diverged"] + ["erm_not_converged"] * (not erm_converged)
+    assert no_draws["diverged"]["chains"] is None  # "all chains non-finite"
+    failed = status(nan, failure=failure, erm_converged=erm_converged)
+    assert failed == expected and parse_status(failed)["failure"]["kind"] == failure.split(":")[0]
 
 
 def test_diverged_erm_gives_erm_nonfinite(tmp_path):
@@ -149,7 +152,8 @@ def test_diverged_erm_gives_erm_nonfinite(tmp_path):
     erm["w_star"][:] = np.nan  # what a blown-up optimiser leaves
     files.write_netcdf(erm, tmp_path / "erm.nc")
     run_sampler(plan.runs[run_id], run_id, tmp_path / "data.nc", tmp_path / "erm.nc", tmp_path / "trace.nc")
-    assert files.open_datatree(tmp_path / "trace.nc").attrs["failure"].startswith("erm_nonfinite")
+    failure = parse_status(files.open_datatree(tmp_path / "trace.nc").attrs["failure"])
+    assert list(failure) == ["failure"] and failure["failure"]["kind"] == "erm_nonfinite"
 
 
 NONFINITE = """
@@ -169,7 +173,8 @@ def test_workflow_finishes_with_a_status_row_when_data_is_nonfinite(tmp_path):
     res = snakemake(tmp_path, "results/llc_sweep_results.csv", "--cores", "2", "--configfile", str(cfg), snakefile=ROOT / "Snakefile")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     row = pd.read_csv(tmp_path / "results/llc_sweep_results.csv").iloc[0]
-    assert row["status"].startswith("data_nonfinite: ") and np.isnan(row["llc"])
+    flags = parse_status(row["status"])  # the ERM never ran: no erm_not_converged beside the failure
+    assert list(flags) == ["failure"] and flags["failure"]["kind"] == "data_nonfinite" and np.isnan(row["llc"])
     for rule in ("data", "erm", "sample"):
         log = next((tmp_path / "results/logs" / rule).glob("*.log")).read_text()
         assert "WARNING" in log and "data_nonfinite" in log, rule

@@ -83,7 +83,7 @@ def test_xla_thread_pools_follow_the_jobs_threads(tmp_path):
     assert one + 6 <= four, (one, four)  # XLA adds at least two pool threads per extra core
 
 
-PLANNING_MODULES = ("llcbench.config", "llcbench.plan", "llcbench.sources", "llcbench.aggregate", "llcbench.files")
+PLANNING_MODULES = ("llcbench.config", "llcbench.plan", "llcbench.sources", "llcbench.aggregate", "llcbench.files", "llcbench.runtime")
 
 
 def test_planning_a_run_imports_no_numerics_or_table_libraries():

@@ -12,7 +12,9 @@ from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config
 
 from conftest import ROOT, copy_workflow, job_counts, job_outputs, snakemake
-from llcbench import diagnostics, erm, llc, trajectory
+from conftest import parse_status
+from test_workflow import assert_drawn_as
+from llcbench import diagnostics, erm, files, llc, plots, trajectory
 from llcbench.config import ConfigError, check_config, resolve_experiments
 from llcbench.data import make_dataset
 from llcbench.model import linear_product, weight_matrices
@@ -195,14 +197,16 @@ def status(loss, **kw):
 def test_a_checkpoint_run_is_labelled_not_a_minimum_instead_of_the_flags_meant_for_w_star():
     rng = np.random.default_rng(0)
     below = 0.45 + 0.01 * rng.standard_normal((4, 400))  # mean L_n below L_n(w_t) = 0.5: λ̂ < 0, as at a non-minimum
-    at_w_star = status(below)
-    assert "w_star_not_minimum" in at_w_star and "negative_llc" in at_w_star and "erm_not_converged" in at_w_star
+    at_w_star = parse_status(status(below))
+    assert list(at_w_star) == ["w_star_not_minimum", "negative_llc", "erm_not_converged"]
+    assert at_w_star["w_star_not_minimum"]["below_l0"] == "75"
     at_checkpoint = status(below, checkpoint_grad_norm=0.0123)
     assert at_checkpoint == "not_a_minimum: |grad L_n| = 0.0123, 75% of draws below L_n"
     stuck = np.stack([0.45 + 0.001 * rng.standard_normal(400), 0.55 + 0.001 * rng.standard_normal(400)])  # chains disagree
-    flags = status(stuck, checkpoint_grad_norm=0.5, counts={"divergences": 3}).split(";")
-    assert flags[0].startswith("not_a_minimum: |grad L_n| = 0.5") and flags[1].startswith("rhat ")
-    assert any(f.startswith("ess ") for f in flags) and "divergences: 3" in flags
+    flags = parse_status(status(stuck, checkpoint_grad_norm=0.5, counts={"divergences": 3}))
+    assert list(flags) == ["not_a_minimum", "rhat", "ess", "divergences"]  # the chain flags stay, in order
+    assert flags["not_a_minimum"]["grad"] == "0.5" and flags["divergences"]["count"] == "3"
+    assert float(flags["rhat"]["rhat"]) > 1.05 and int(flags["ess"]["ess"]) < 100
     nan = np.full((2, 50), np.nan)
     assert status(nan, checkpoint_grad_norm=0.1, failure="checkpoint_nonfinite: w") == "checkpoint_nonfinite: w"
     no_draws = status(nan, checkpoint_grad_norm=0.1, frac_below_L0=float("nan"))
@@ -291,9 +295,12 @@ def test_trajectory_table_has_a_row_per_checkpoint_and_sampler(trajectory_run):
     assert np.isfinite(table[["llc", "llc_se", "train_loss", "grad_norm", "sampling_seconds", "grad_evals_fde"]]).all().all()
     assert (table["llc_se"] > 0).all() and (table["grad_evals_fde"] > 0).all()
     at_checkpoints, final = table[table["final"] == 0], table[table["final"] == 1]
-    assert at_checkpoints["status"].str.match(r"not_a_minimum: \|grad L_n\| = [0-9.e-]+, \d+% of draws below L_n").all()
-    assert not final["status"].str.contains("not_a_minimum").any() and (final["step"] == 200).all()
-    assert not at_checkpoints["status"].str.contains("w_star_not_minimum|negative_llc|erm_not_converged").any()
+    at_w_star_only = {"w_star_not_minimum", "negative_llc", "erm_not_converged"}
+    for s in at_checkpoints["status"]:  # labelled, with |grad L_n| and the share below L_n, and none of the w*-only flags
+        flags = parse_status(s)
+        assert list(flags)[0] == "not_a_minimum" and flags["not_a_minimum"]["below_ln"] is not None, s
+        assert not at_w_star_only & set(flags), s
+    assert not any("not_a_minimum" in parse_status(s) for s in final["status"]) and (final["step"] == 200).all()
     # training loss falls along training, and the learnt rank (rank-2 teacher) rises to 2 with its reference λ
     loss = table[table["sampler"] == "hmc"]["train_loss"].to_numpy()
     assert loss[0] > loss[1] > loss[2]
@@ -316,9 +323,34 @@ def test_checkpoint_files_hold_the_parameters_of_their_step(trajectory_run):
     assert "at training step 60" in (wd / "results/runs" / row["run_id"] / "summary.md").read_text()
 
 
-def test_trajectory_figure_and_report(trajectory_run):
+def test_trajectory_figure_and_report(trajectory_run, tmp_path):
     wd, _ = trajectory_run
-    assert (wd / TARGETS[1]).stat().st_size > 20_000
+    table = pd.read_csv(wd / TARGETS[0])
+    erm_nc = files.open_dataset(str(wd / "results/erm" / table["erm_id"].iloc[0] / "erm.nc"), drop_variables=["snapshot_w", "w_star"])
+    fig = plots.llc_trajectory(table, erm_nc, "dln", tmp_path / "trajectory.png")
+    ax, loss_ax = fig.axes
+    assert "dln (d=21," in ax.get_title() and ax.get_xscale() == "log"
+    # λ̂ ± SE per sampler at each checkpoint step (side by side around the step), the CSV's values
+    assert [c.get_label() for c in ax.containers] == ["sgld λ̂ ± SE", "hmc λ̂ ± SE"]
+    for bars, (sampler, rows) in zip(ax.containers, [(s, table[table["sampler"] == s].sort_values("step")) for s in ("sgld", "hmc")]):
+        line, _, (errors,) = bars.lines
+        np.testing.assert_allclose(np.asarray(line.get_xdata(), float), rows["step"], rtol=0.05)
+        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), rows["llc"], rtol=1e-6)
+        np.testing.assert_allclose([np.ptp(seg[:, 1]) / 2 for seg in errors.get_segments()], rows["llc_se"], rtol=1e-6)
+    # hollow markers: the estimates with health flags beyond not_a_minimum (README)
+    hollow = sum(len(c.get_offsets()) for c in ax.collections if len(c.get_facecolors()) and np.allclose(c.get_facecolors()[0], 1))
+    flagged = sum(bool(set(parse_status(s)) - {"not_a_minimum"}) for s in table["status"])
+    assert hollow == flagged, f"{hollow} hollow markers for {flagged} flagged estimates"
+    # the analytic λ of the rank learnt so far (a step line over every kept step), each rank change marked
+    reference = next(line for line in ax.lines if line.get_label().startswith("analytic λ, rank-k"))
+    np.testing.assert_array_equal(reference.get_xdata(), erm_nc["snapshot_step"].values)
+    np.testing.assert_allclose(reference.get_ydata(), erm_nc["snapshot_reference_llc"].values)
+    assert [t.get_text() for t in ax.texts] == [f"k = {k}" for k in dict.fromkeys(erm_nc["snapshot_learnt_rank"].values.tolist())]
+    # the training loss on the right axis, log scale
+    (loss,) = loss_ax.lines
+    np.testing.assert_allclose(loss.get_ydata(), erm_nc["snapshot_loss"].values)
+    assert loss_ax.get_yscale() == "log"
+    assert_drawn_as(wd / TARGETS[1], tmp_path / "trajectory.png")  # the workflow's PNG is this figure
     res = snakemake(wd, *TARGETS, "--configfile", str(TINY_TRAJECTORY), "--report", "results/report.html")
     assert res.returncode == 0, res.stderr[-2000:]
     html = (wd / "results/report.html").read_text()

@@ -1,4 +1,5 @@
-"""Figures. Matplotlib (Agg) and ArviZ's plots; every function writes one PNG.
+"""Figures. Matplotlib (Agg) and ArviZ's plots; every function writes one PNG and returns its
+(closed) Figure, for inspection.
 
 Per-run figures take the run's trace DataTree ``dt`` and/or its ``llc`` Dataset;
 sweep figures take the sweep table.
@@ -18,14 +19,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from llcbench import files  # noqa: E402
+from llcbench import diagnostics, files  # noqa: E402
 
 
-def _save(fig, path) -> None:
+def _save(fig, path) -> plt.Figure:
+    """Write ``fig`` to ``path`` as a PNG, close it and return it (for inspection)."""
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     files.write_bytes(buf.getvalue(), path)
+    return fig
 
 
 def run_title(attrs: dict) -> str:
@@ -57,7 +60,7 @@ def _arviz_figure(pc, title: str, xlabel: str | None = None, ylabel: str | None 
     return fig
 
 
-def running_llc(llc_ds: xr.Dataset, path) -> None:
+def running_llc(llc_ds: xr.Dataset, path) -> plt.Figure:
     """λ̂_t per chain (thin lines) and pooled over chains (thick line) against the
     sampler step at which each draw was taken."""
     a = llc_ds.attrs
@@ -75,38 +78,39 @@ def running_llc(llc_ds: xr.Dataset, path) -> None:
     )
     ax.legend(fontsize=8, ncol=3)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def _trace(dt: xr.DataTree, var: str, heading: str, path) -> None:
+def _trace(dt: xr.DataTree, var: str, heading: str, path) -> plt.Figure:
     pc = azp.plot_trace_dist(dt, var_names=[var], backend="matplotlib")
     fig = _arviz_figure(pc, heading + "\n" + run_title(dt.attrs))
     fig.axes[-1].set_xlabel(_draw_label(dt))
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def loss_trace(dt: xr.DataTree, path) -> None:
+def loss_trace(dt: xr.DataTree, path) -> plt.Figure:
     """ArviZ trace + density of L_n per chain."""
-    _trace(dt, "L_n", "L_n trace (full-batch loss, nats per sample)", path)
+    return _trace(dt, "L_n", "L_n trace (full-batch loss, nats per sample)", path)
 
 
-def loss_acf(dt: xr.DataTree, path) -> None:
+def loss_acf(dt: xr.DataTree, path) -> plt.Figure:
     """ArviZ autocorrelation of L_n (lag in draws)."""
     pc = azp.plot_autocorr(dt, var_names=["L_n"], backend="matplotlib")
     every = json.loads(dt.attrs["settings_json"])["sampler_settings"]["eval_every"]
-    _save(_arviz_figure(pc, "L_n autocorrelation\n" + run_title(dt.attrs), f"lag (draws; 1 draw = {every} steps)", "autocorrelation"), path)
-
-
-def loss_ess(dt: xr.DataTree, path) -> None:
-    """ArviZ bulk and tail ESS of L_n as draws accumulate."""
-    pc = azp.plot_ess_evolution(dt, var_names=["L_n"], backend="matplotlib")
-    _save(
-        _arviz_figure(pc, "ESS of L_n as draws grow (bulk, tail; dashed: 400)\n" + run_title(dt.attrs), "draws per chain", "ESS (draws)"),
-        path,
+    return _save(
+        _arviz_figure(pc, "L_n autocorrelation\n" + run_title(dt.attrs), f"lag (draws; 1 draw = {every} steps)", "autocorrelation"), path
     )
 
 
-def loss_rhat(llc_ds: xr.Dataset, path) -> None:
+def loss_ess(dt: xr.DataTree, path) -> plt.Figure:
+    """ArviZ bulk and tail ESS of L_n as draws accumulate, the tail ESS at the 5% and 95%
+    quantiles (as in llc.nc). ArviZ's x is the draws of all chains together."""
+    pc = azp.plot_ess_evolution(dt, var_names=["L_n"], stats={"ess_tail": {"prob": diagnostics.TAIL_PROB}}, backend="matplotlib")
+    title = "ESS of L_n as draws grow (bulk, tail at 5%/95%; dashed: 400)\n" + run_title(dt.attrs)
+    return _save(_arviz_figure(pc, title, "draws, all chains together", "ESS (draws)"), path)
+
+
+def loss_rhat(llc_ds: xr.Dataset, path) -> plt.Figure:
     """R-hat of L_n over the first k draws, against k, with the health threshold."""
     a = llc_ds.attrs
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -118,21 +122,21 @@ def loss_rhat(llc_ds: xr.Dataset, path) -> None:
     ax.set_title("R-hat of L_n as draws grow\n" + run_title(a), fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def theta_trace(dt: xr.DataTree, path) -> None:
+def theta_trace(dt: xr.DataTree, path) -> plt.Figure:
     """ArviZ trace of the random projections P·(w − w*)."""
-    _trace(dt, "theta_proj", "θ projected on 4 random unit directions, P·(w − w*)", path)
+    return _trace(dt, "theta_proj", "θ projected on 4 random unit directions, P·(w − w*)", path)
 
 
-def theta_rank(dt: xr.DataTree, path) -> None:
+def theta_rank(dt: xr.DataTree, path) -> plt.Figure:
     """ArviZ rank plots (ECDF-PIT of ranks per chain) of the θ projections."""
     pc = azp.plot_rank(dt, var_names=["theta_proj"], backend="matplotlib")
-    _save(_arviz_figure(pc, "Rank ECDF of θ projections per chain (inside the band = chains agree)\n" + run_title(dt.attrs)), path)
+    return _save(_arviz_figure(pc, "Rank ECDF of θ projections per chain (inside the band = chains agree)\n" + run_title(dt.attrs)), path)
 
 
-def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> None:
+def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for c, v in enumerate(values):
         ax.hist(v[np.isfinite(v)], bins=40, alpha=0.5, label=f"chain {c}")
@@ -140,10 +144,10 @@ def _histogram(values: np.ndarray, xlabel: str, title: str, path) -> None:
     ax.set_ylabel("draws")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def sampler_stat(dt: xr.DataTree, name: str, path) -> None:
+def sampler_stat(dt: xr.DataTree, name: str, path) -> plt.Figure:
     """Histogram per chain of the sampler statistic ``name`` (its meaning, from the
     variable's attributes, in the title); empty for a run that never sampled (status
     ``tuning_failed`` or ``*_nonfinite``), whose trace has no statistics."""
@@ -157,12 +161,12 @@ def sampler_stat(dt: xr.DataTree, name: str, path) -> None:
         )
     finite = values[np.isfinite(values)]
     spread = f"mean {finite.mean():.3g}, sd {finite.std():.3g}" if finite.size else "no finite values"
-    _histogram(values, name, f"{dt.attrs['sampler'].upper()}: {meaning}\n({spread})\n" + run_title(dt.attrs), path)
+    return _histogram(values, name, f"{dt.attrs['sampler'].upper()}: {meaning}\n({spread})\n" + run_title(dt.attrs), path)
 
 
 def _sweep_axes(table: pd.DataFrame) -> list[str]:
     """The swept setting paths (columns after ``sweep_axis``), empty without a sweep."""
-    if "sweep_axis" not in table or not table["sweep_axis"].fillna("").astype(str).str.len().any():
+    if "sweep_axis" not in table or not table["sweep_axis"].dropna().astype(str).str.len().any():
         return []
     return list(table.columns[list(table.columns).index("sweep_axis") + 1 :])
 
@@ -182,7 +186,7 @@ def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str]) -> None:
     ax.grid(alpha=0.3)
 
 
-def sweep_llc(table: pd.DataFrame, path) -> None:
+def sweep_llc(table: pd.DataFrame, path) -> plt.Figure:
     """λ̂ ± SE per sampler: one panel per swept setting (one-at-a-time panels include
     the base point; seeds are separate points), or per experiment without a sweep."""
     samplers = list(dict.fromkeys(table["sampler"]))
@@ -193,10 +197,10 @@ def sweep_llc(table: pd.DataFrame, path) -> None:
         _llc_panel(ax, sub, col, samplers)
     axs[0][0].legend()
     fig.suptitle("LLC estimates across the sweep (error bars: MCSE)", fontsize=10)
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def sweep_wnv(table: pd.DataFrame, path) -> None:
+def sweep_wnv(table: pd.DataFrame, path) -> plt.Figure:
     """Work-normalised variance per sampler in both units (log scale, one point per experiment)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     samplers = list(dict.fromkeys(table["sampler"]))
@@ -213,16 +217,16 @@ def sweep_wnv(table: pd.DataFrame, path) -> None:
         ax.set_ylabel(f"{col} ({unit})")
         ax.grid(alpha=0.3)
     fig.suptitle("Work-normalised variance Var(λ̂) × work (lower is better)", fontsize=10)
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def step_size_calibration(table: pd.DataFrame, sampler: str, stats: dict[str, str], path) -> None:
+def step_size_calibration(table: pd.DataFrame, sampler: str, stats: dict[str, str], path) -> plt.Figure:
     """``sampler``'s runs of a sweep over ``samplers.<sampler>.step_size``: λ̂ ± SE, the
     mean of each statistic in ``stats`` (CSV column -> meaning; e.g. SGLD's MALA
     acceptance, healthy near 0.9) and the fraction of diverged chains against the step
     size, to pick the largest stable step."""
     axis = f"samplers.{sampler}.step_size"
-    rows = table[table["sampler"] == sampler].sort_values(axis)
+    rows = table[(table["sampler"] == sampler) & table[axis].notna()].sort_values(axis)  # the sweep's runs, not other experiments
     h = rows[axis].astype(float)
     fig, axs = plt.subplots(1, 2 + len(stats), figsize=(4.4 * (2 + len(stats)), 3.8), layout="constrained", squeeze=False)
     axs = axs[0]
@@ -240,7 +244,7 @@ def step_size_calibration(table: pd.DataFrame, sampler: str, stats: dict[str, st
         ax.set_xlabel(f"{sampler} step size")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{sampler.upper()} step-size calibration: choose the largest step whose λ̂ is stable and no chain diverges", fontsize=10)
-    _save(fig, path)
+    return _save(fig, path)
 
 
 def _trajectory_floor(rows: pd.DataFrame, references: np.ndarray) -> float:
@@ -259,7 +263,7 @@ def _trajectory_floor(rows: pd.DataFrame, references: np.ndarray) -> float:
     return min(-0.25 * top, kept.min() - 0.1 * top if kept.size else -0.25 * top)
 
 
-def llc_trajectory(table: pd.DataFrame, erm: xr.Dataset, experiment: str, path) -> None:
+def llc_trajectory(table: pd.DataFrame, erm: xr.Dataset, experiment: str, path) -> plt.Figure:
     """λ̂ ± SE per sampler against the training step (log axis) of one experiment's rows of
     the trajectory table, with the training loss L_n at every kept step (``erm``: its erm.nc)
     on a second axis; for deep linear networks, the analytic λ of a rank-k network for the rank
@@ -333,4 +337,4 @@ def llc_trajectory(table: pd.DataFrame, erm: xr.Dataset, experiment: str, path) 
         "every point but the last is centred at a non-minimum (status not_a_minimum); hollow: other health flags",
         fontsize=9,
     )
-    _save(fig, path)
+    return _save(fig, path)

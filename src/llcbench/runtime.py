@@ -1,11 +1,15 @@
-"""Per-job process setup for workflow scripts. Import and call ``setup_job``
-before anything imports JAX: XLA reads its thread settings once, at start-up."""
+"""Process setup. For workflow scripts: import and call ``setup_job`` before anything
+imports JAX (XLA reads its thread settings once, at start-up). For the snakemake process:
+``stop_on_signal``, which the Snakefile's ``onstart`` hook calls."""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -26,6 +30,12 @@ def setup_job(snakemake) -> logging.Logger:
     compilation cache (config ``compile_cache``), send logging and warnings to the
     job's first ``log:`` file, and return the job's logger."""
     threads = max(1, int(snakemake.threads))
+    # Ctrl-C reaches every job of the foreground process group. Python's own SIGINT handler only
+    # raises KeyboardInterrupt once the main thread runs Python again, which in a long compiled
+    # sampler loop (it sits in XLA) is when the loop is over, and snakemake waits for it; the
+    # default action ends the job at once, as SIGTERM and SIGKILL do (outputs are only ever
+    # renamed into place whole).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     env = thread_env(threads)
     env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + env["XLA_FLAGS"]).strip()
     os.environ.update(env)
@@ -60,3 +70,57 @@ def setup_job(snakemake) -> logging.Logger:
         os.environ.get("JAX_COMPILATION_CACHE_DIR", "off"),
     )
     return log
+
+
+def stop_on_signal(signum: int = signal.SIGTERM, *, stop_jobs: bool = True, interval: float = 0.2, kill_after: float = 20.0) -> None:
+    """Make ``signum`` (SIGTERM) stop a Snakemake run as Ctrl-C does: the running jobs are
+    terminated, snakemake leaves through its KeyboardInterrupt path (lock released; the next run
+    of the same command redoes the stopped jobs) and exits.
+
+    Replaces Snakemake's own SIGTERM handler (``JobScheduler.exit_gracefully``, set when the
+    scheduler is built, so this must run later: the ``onstart`` hook). That handler takes the
+    scheduler's non-reentrant locks (``_lock``, and the ``_open_jobs`` semaphore's), and Python
+    runs it in the main thread between two bytecodes of whatever that thread is doing; when the
+    thread holds one of those locks already (the scheduling loop holds ``_lock`` while it
+    post-processes finished or failed jobs; an earlier call of the handler holds both, and
+    ``timeout ... uv run snakemake`` delivers SIGTERM two or three times: ``timeout`` to the
+    process group, ``uv`` forwarding what it gets), the handler waits for itself forever. It also means "finish the
+    running jobs first", hours for a sampler job, when the signal reaches snakemake alone.
+
+    This handler takes no lock: it writes a byte to a pipe and, the first time, raises
+    KeyboardInterrupt. With ``stop_jobs`` (local execution: every process snakemake started is
+    a job), a thread started here waits on that pipe and then, every ``interval`` seconds until
+    the process exits, sends SIGTERM to every process snakemake started, and SIGKILL after
+    ``kill_after`` seconds; a job that a worker thread was just starting when the signal came is
+    caught by a later round. (A remote executor cancels its jobs itself on KeyboardInterrupt.)"""
+    import psutil
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    stopping = False
+
+    def handler(sig, frame):
+        nonlocal stopping
+        first, stopping = not stopping, True
+        try:
+            os.write(write_fd, b"x")
+        except OSError:  # pipe full: the thread is awake already
+            pass
+        if first:
+            raise KeyboardInterrupt(f"stopped by {signal.Signals(sig).name}")
+
+    def stop_children():
+        os.read(read_fd, 1)
+        me, started = psutil.Process(), time.monotonic()
+        while True:
+            kill = time.monotonic() - started > kill_after
+            for child in me.children(recursive=True):
+                try:
+                    child.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+                except psutil.Error:  # ended meanwhile
+                    pass
+            time.sleep(interval)
+
+    if stop_jobs:
+        threading.Thread(target=stop_children, name="llcbench-stop-jobs", daemon=True).start()
+    signal.signal(signum, handler)

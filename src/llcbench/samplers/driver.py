@@ -169,7 +169,8 @@ def run_chains(
 
         def window(carry, t0, key):
             """``eval_every`` steps from step t0; the last is a record step. Returns the
-            window's statistics: means of per-step ones, the record step's value of per-draw ones."""
+            window's statistics: means of per-step ones over the steps where they are not NaN
+            (NaN when none is), the record step's value of per-draw ones."""
             keys = jax.random.split(key, eval_every)
             ts = t0 + jnp.arange(eval_every)
             carry, plain = jax.lax.scan(lambda c, xs: step_all(c, xs, False), carry, (ts[:-1], keys[:-1]))
@@ -178,7 +179,7 @@ def run_chains(
             for stat in spec.stats:
                 value = getattr(last, stat.name).astype(dtype)
                 if stat.at == "step":
-                    value = jnp.mean(jnp.concatenate([getattr(plain, stat.name).astype(dtype), value[None]]), axis=0)
+                    value = jnp.nanmean(jnp.concatenate([getattr(plain, stat.name).astype(dtype), value[None]]), axis=0)
                 stats[stat.name] = value
             return carry, stats
 
@@ -210,6 +211,8 @@ def run_chains(
     t1 = time.perf_counter()
     compiled = jax.jit(run).lower(states, k_run, posterior, proj).compile()
     t2 = time.perf_counter()
+    # marks the start of the compiled loop in the job log (the progress lines come from inside it)
+    log.info("%s: sampling started: %d chains x %d steps in the compiled loop (compiled in %.1f s)", name, chains, steps, t2 - t1)
     (loss, theta_proj, stats), diverged_step, grads = jax.block_until_ready(compiled(states, k_run, posterior, proj))
     t3 = time.perf_counter()
 

@@ -1,0 +1,177 @@
+"""Every chain-health flag from a real workflow run built to trigger it, the samplers no other
+workflow test runs (adjusted MCLMC, SGHMC, SGNHT) through the workflow, the documented
+gradient counts of every sampler, and the SGLD step-size calibration figure: one run of
+tests/configs/flags_tiny.yaml (its header says which experiment triggers which flag)."""
+
+import json
+import shutil
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from conftest import ROOT, copy_workflow, expected_flags, job_counts, parse_status, snakemake
+
+CONFIG = ROOT / "tests/configs/flags_tiny.yaml"
+PLUGIN = "tests/plugins/unstable_chains.py"
+STUCK = "samplers.sgld.step_size=1e-09_s0"  # the sweep point at h = 1e-9
+
+
+def flags(status: str) -> list[str]:
+    """The flags of ``status`` in order, parsed by the documented grammar (fails on anything else)."""
+    return list(parse_status(status))
+
+
+@pytest.fixture(scope="module")
+def flags_run(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("flags"))
+    (wd / PLUGIN).parent.mkdir(parents=True)
+    shutil.copy2(ROOT / PLUGIN, wd / PLUGIN)
+    res = snakemake(wd, "--cores", "2", "--configfile", str(CONFIG))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv")
+    return wd, table.set_index("experiment"), res
+
+
+def trace_of(wd, row):
+    return xr.open_datatree(wd / "results/runs" / row.run_id / "trace.nc")
+
+
+def test_every_status_is_the_documented_flags_its_numbers_call_for(flags_run):
+    wd, table, _ = flags_run
+    for exp, row in table.iterrows():
+        health = json.loads(xr.open_dataset(wd / "results/runs" / row.run_id / "llc.nc").attrs["health_json"])
+        grad_tol = json.loads(xr.open_dataset(wd / "results/erm" / row.erm_id / "erm.nc").attrs["settings_json"])["training"]["grad_tol"]
+        assert set(flags(row.status)) == expected_flags(row, health, grad_tol), (exp, row.status)
+
+
+def test_a_sampler_that_barely_moves_is_flagged_by_rhat_and_ess(flags_run):
+    _, table, _ = flags_run
+    row = table.loc[STUCK]
+    assert flags(row.status) == ["rhat", "ess"], row.status
+    assert row.rhat > 1.05 and row.ess < 20
+    assert table.loc["base_s0", "status"] == "ok"  # the same sampler at h = 1e-4 is healthy
+
+
+def test_divergent_trajectories_are_counted_and_flagged(flags_run):
+    wd, table, _ = flags_run
+    row = table.loc["hot"]
+    trace = trace_of(wd, row)
+    divergent = trace["sample_stats"]["is_divergent"].values
+    assert flags(row.status) == ["divergences"], row.status
+    # one transition per draw (eval_every 1): the column and the flag count the trace's divergent draws
+    assert row.divergences == divergent.sum() > 0
+    assert row.status == f"divergences: {int(divergent.sum())}"
+
+
+def test_a_w_star_that_is_not_a_minimum_is_flagged(flags_run):
+    wd, table, _ = flags_run
+    row = table.loc["untrained"]
+    assert flags(row.status) == ["w_star_not_minimum", "negative_llc", "erm_not_converged"], row.status
+    loss = trace_of(wd, row)["posterior"]["L_n"].values
+    below = round(100 * np.mean(loss < row.L0))
+    assert parse_status(row.status)["w_star_not_minimum"]["below_l0"] == str(below) and below > 50
+    assert row.llc < 0
+
+
+def test_partly_diverged_run_excludes_the_broken_chains(flags_run):
+    wd, table, _ = flags_run
+    row = table.loc["broken"]
+    trace = trace_of(wd, row)
+    loss = trace["posterior"]["L_n"].values  # (chain, draw)
+    broken = trace["tuning"]["diverged_step"].values >= 0
+    assert 0 < broken.sum() < len(broken), "the seed must break some chains, not all or none"
+    assert (trace["tuning"]["diverged_step"].values[broken] == 300).all()  # break_at
+    status = parse_status(row.status)
+    assert status["diverged"]["chains"] == str(broken.sum()) and row.chains_diverged == broken.sum()
+    taken = trace["posterior"]["step"].values  # steps taken at each draw; the jump is the 301st step
+    assert np.isfinite(loss[~broken]).all() and np.isfinite(loss[broken][:, taken <= 300]).all()
+    assert np.isnan(loss[broken][:, taken > 300]).all()  # frozen from the step it broke
+    # λ̂ is the surviving chains' estimate: the broken chains' draws before the break are not averaged in
+    expected = row.nbeta * (loss[~broken].mean() - row.L0)
+    np.testing.assert_allclose(row.llc, expected, rtol=1e-5)  # float32 trace summed in another order
+
+
+def test_a_run_whose_every_chain_blows_up_is_reported_not_fatal(flags_run):
+    wd, table, _ = flags_run
+    row = table.loc["blowup"]
+    assert row.status == "diverged: all chains non-finite"
+    assert np.isnan(row.llc) and row.chains_diverged == row.chains == 2
+    assert table.drop(index="blowup")["llc"].notna().all()  # the other runs are unaffected
+    log = (wd / "results/logs/sample" / f"{row.run_id}.log").read_text()
+    assert "2 of 2 chains diverged" in log
+
+
+def documented_grads(row, trace) -> tuple[float, float]:
+    """(tuning, sampling) full-data-equivalent gradients over all chains, by the counts of
+    README "What it computes": a minibatch gradient of b rows counts b/n, SGLD spends a second
+    one at each draw (MALA check), an SGHMC step num_integration_steps of them, an HMC step its
+    leapfrog steps, an adjusted MCLMC transition 2⌈L/ε⌉; the steps run are
+    burn_in + draws·eval_every."""
+    s = json.loads(trace.attrs["settings_json"])["sampler_settings"]
+    draws = (s["steps"] - s["burn_in"]) // s["eval_every"]
+    steps = s["burn_in"] + draws * s["eval_every"]
+    chains = s["chains"]
+    b = s.get("batch_size", 0) / row.n
+    match row.sampler:
+        case "sgld":
+            return 0.0, chains * (steps + draws) * b
+        case "sghmc":
+            return 0.0, chains * steps * s["num_integration_steps"] * b
+        case "sgnht" | "unstable":
+            return 0.0, chains * steps * b
+        case "hmc":
+            return chains * s["adapt_steps"] * s["num_integration_steps"], chains * steps * s["num_integration_steps"]
+        case "adjusted_mclmc":  # each chain runs ⌈L/ε⌉ integrator steps per transition, L and ε as tuned
+            tuning = trace["tuning"]
+            per_step = 2 * np.ceil(tuning["L"].values / tuning["step_size"].values)
+            return row.grad_evals_tuning_fde, float(np.sum(steps * per_step))  # tuning: as BlackJAX's tuner reports it
+    raise AssertionError(f"no documented count for {row.sampler}")
+
+
+def test_gradient_counts_are_the_documented_ones(flags_run):
+    wd, table, _ = flags_run
+    seen = set()
+    for exp, row in table.iterrows():
+        tuning, sampling = documented_grads(row, trace_of(wd, row))
+        assert row.grad_evals_sampling_fde == pytest.approx(sampling, rel=1e-6), (exp, row.sampler)
+        assert row.grad_evals_tuning_fde == pytest.approx(tuning, rel=1e-6), (exp, row.sampler)
+        assert row.grad_evals_fde == pytest.approx(tuning + sampling, rel=1e-6), (exp, row.sampler)
+        seen.add(row.sampler)
+    assert seen == {"sgld", "hmc", "adjusted_mclmc", "sghmc", "sgnht", "unstable"}
+    assert table.loc["hot", "grad_evals_tuning_fde"] == 2 * 1 * 4  # 2 chains × 1 adaptation step × 4 leapfrogs
+
+
+def test_adjusted_mclmc_sghmc_and_sgnht_run_through_the_workflow(flags_run):
+    wd, table, _ = flags_run
+    rows = table.loc[["samplers"]].set_index("sampler")
+    assert set(rows.index) == {"adjusted_mclmc", "sghmc", "sgnht"}
+    declared = {"adjusted_mclmc": {"acceptance_rate", "is_divergent", "step_size"}, "sghmc": set(), "sgnht": {"thermostat"}}
+    for sampler, row in rows.iterrows():
+        assert np.isfinite(row.llc) and row.llc_se > 0, sampler
+        trace = trace_of(wd, row)
+        assert trace["posterior"]["L_n"].shape == (2, row.draws)
+        assert set(trace["sample_stats"].data_vars) == declared[sampler]
+        run = wd / "results/runs" / row.run_id
+        assert (run / "summary.md").read_text().count(sampler) >= 1
+        assert (run / f"{sampler}_llc_running.png").exists()
+    assert (wd / f"results/runs/{rows.loc['adjusted_mclmc', 'run_id']}/adjusted_mclmc_acceptance.png").exists()
+    # adjusted MCLMC's Metropolis step: most proposals accepted at target_accept 0.9
+    assert 0.5 < rows.loc["adjusted_mclmc", "acceptance_rate_mean"] <= 1
+
+
+def test_step_size_sweep_draws_its_calibration_figure(flags_run):
+    wd, table, res = flags_run
+    from llcbench import plots
+
+    assert job_counts(res.stdout + res.stderr)["plot_step_size_calibration"] == 1
+    swept = table[table["sweep_axis"].notna()]
+    assert sorted(swept["samplers.sgld.step_size"]) == [1e-9, 1e-4]
+    # The rule's figure is the one the function draws from the whole CSV: λ̂, MALA acceptance
+    # and divergence at the two swept step sizes only (not the SGLD run of experiment blowup).
+    fig = plots.step_size_calibration(table.reset_index(), "sgld", {"mala_accept_mean": "MALA acceptance"}, wd / "redrawn.png")
+    assert [list(ax.lines[0].get_xdata()) for ax in fig.axes] == [[1e-9, 1e-4]] * 3
+    drawn, redrawn = (matplotlib.image.imread(p) for p in (wd / "results/plots/sgld_step_size.png", wd / "redrawn.png"))
+    assert drawn.shape == redrawn.shape and drawn.std() > 0
