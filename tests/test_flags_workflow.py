@@ -124,6 +124,10 @@ def documented_grads(row, trace) -> tuple[float, float]:
             return 0.0, chains * steps * b
         case "hmc":
             return chains * s["adapt_steps"] * s["num_integration_steps"], chains * steps * s["num_integration_steps"]
+        case "mclmc":  # BlackJAX's tuner runs round(T/10) + round(T/10)·(1 + 1/3 with a diagonal mass) + round(T/10) steps
+            t = s["tune_steps"]
+            tuning = round(t / 10) + round(t / 10) + s["diagonal_preconditioning"] * (round(t / 10) // 3) + round(t / 10)
+            return chains * 2 * tuning, chains * steps * 2
         case "adjusted_mclmc":  # each chain runs ⌈L/ε⌉ integrator steps per transition, L and ε as tuned
             tuning = trace["tuning"]
             per_step = 2 * np.ceil(tuning["L"].values / tuning["step_size"].values)
@@ -142,6 +146,16 @@ def test_gradient_counts_are_the_documented_ones(flags_run):
         seen.add(row.sampler)
     assert seen == {"sgld", "hmc", "adjusted_mclmc", "sghmc", "sgnht", "unstable"}
     assert table.loc["hot", "grad_evals_tuning_fde"] == 2 * 1 * 4  # 2 chains × 1 adaptation step × 4 leapfrogs
+
+
+def test_gradient_counts_of_the_tiny_runs_samplers_are_the_documented_ones(tiny_run):
+    wd, _ = tiny_run  # SGLD, HMC and MCLMC
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv")
+    assert set(table["sampler"]) == {"sgld", "hmc", "mclmc"}
+    for _, row in table.iterrows():
+        tuning, sampling = documented_grads(row, trace_of(wd, row))
+        assert (row.grad_evals_tuning_fde, row.grad_evals_sampling_fde) == pytest.approx((tuning, sampling), rel=1e-6), row.sampler
+        assert row.grad_evals_fde == pytest.approx(tuning + sampling, rel=1e-6), row.sampler
 
 
 def test_adjusted_mclmc_sghmc_and_sgnht_run_through_the_workflow(flags_run):
