@@ -39,3 +39,13 @@ def test_corrupt_file_error_names_the_file_and_the_fix(tmp_path):
     bad.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
     with pytest.raises(OSError, match=r"trace\.nc.*(delete it|forcerun)"):
         files.open_dataset(bad)
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "trace.nc"
+    stale = tmp_path / ".trace.nc.k1ll3d.tmp"  # left by a job killed (SIGKILL) before its rename
+    stale.write_text("half")
+    other = tmp_path / ".llc.nc.x.tmp"  # another output's: not ours to remove
+    other.write_text("half")
+    files.write_netcdf(xr.Dataset({"a": ("x", np.arange(3))}), target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".llc.nc.x.tmp", "trace.nc"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -42,8 +43,12 @@ def provenance(settings: dict, **extra) -> dict:
 
 
 def _temporary_beside(path: Path) -> str:
-    """A new empty file next to ``path`` with the permissions of a normal new file."""
+    """A new empty file next to ``path`` with the permissions of a normal new file. Temporary
+    files of ``path`` left by an earlier writer that was killed before its rename are removed
+    first (one job writes a given output at a time, so none of them is in use)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
