@@ -45,11 +45,17 @@ def with_shared_compile_cache(args) -> list[str]:
     return args
 
 
-def snakemake(workdir, *args, snakefile=None, timeout=1800):
-    """Run the snakemake CLI (as users type it) in ``workdir``, with the suite's shared compilation cache."""
+def snakemake_command(workdir, *args, snakefile=None) -> tuple[list[str], dict]:
+    """(command line, environment) of the snakemake CLI in ``workdir`` with the suite's shared
+    compilation cache; jobs set their own XLA flags, so the tests' are left out."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     args = with_shared_compile_cache(args)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile or Path(workdir) / "Snakefile"), "--directory", str(workdir), *args]
+    return [sys.executable, "-m", "snakemake", "-s", str(snakefile or Path(workdir) / "Snakefile"), "--directory", str(workdir), *args], env
+
+
+def snakemake(workdir, *args, snakefile=None, timeout=1800):
+    """Run the snakemake CLI (as users type it) in ``workdir``, with the suite's shared compilation cache."""
+    cmd, env = snakemake_command(workdir, *args, snakefile=snakefile)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

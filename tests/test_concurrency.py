@@ -4,27 +4,14 @@ exits non-zero and starts no job, while the first goes on (README, "Interrupted 
 import os
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import TINY, with_shared_compile_cache, copy_workflow, snakemake
+from conftest import TINY, copy_workflow, snakemake, snakemake_command
 
 
 def test_second_run_in_the_same_directory_is_refused_and_starts_nothing(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--directory",
-        str(wd),
-        "-s",
-        str(wd / "Snakefile"),
-        "--cores",
-        "2",
-        *with_shared_compile_cache(["--configfile", str(TINY)]),
-    ]
+    cmd, env = snakemake_command(wd, "--cores", "2", "--configfile", str(TINY))
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
         deadline = time.time() + 300

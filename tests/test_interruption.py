@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from conftest import TINY, with_shared_compile_cache, assert_same_results, job_outputs, snakemake
+from conftest import TINY, assert_same_results, job_outputs, snakemake, snakemake_command
 
 SAMPLING = "sampling started"  # llcbench.samplers.driver, just before the compiled loop
 LOOP_DONE = "progress 100.0%"  # the loop's last progress line
@@ -33,10 +33,8 @@ WITH_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_D
 def start_run(wd, out):
     """The tiny run, started as a terminal starts a command: in a process group of its own
     (snakemake and its jobs), output to the file ``out``."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    cmd = [sys.executable, "-c", WITH_SIGINT, sys.executable, "-m", "snakemake", "--directory", str(wd), "-s", str(wd / "Snakefile")]
-    cmd += ["--cores", "2"]
-    cmd += with_shared_compile_cache(["--configfile", str(TINY)])
+    cmd, env = snakemake_command(wd, "--cores", "2", "--configfile", str(TINY))
+    cmd = [sys.executable, "-c", WITH_SIGINT, *cmd]
     with open(out, "w") as f:
         return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
