@@ -9,8 +9,11 @@ wall s, CPU s, peak RSS) and each ``trace.nc``'s ``sampling_seconds``,
 ``compile_seconds`` and ``tuning_seconds``. Per sample job, ``other`` = job wall
 − sampling − chain-loop compile − tuning (tuning includes its own compilation):
 interpreter start, imports, reading inputs, building the posterior, writing the
-trace. ``fixed`` = compile + other. The bare start-up cost is also timed directly (``python -c "import
-llcbench.stages.sample"``, what a sample job imports). Finally the same command runs again (nothing to do).
+trace. ``fixed`` = compile + other. Each rule's start-up cost (process start to first useful work)
+is also timed directly: a fresh interpreter importing what Snakemake's script preamble imports
+(``snakemake.script``) and the import statements of the rule's adapter in ``workflow/scripts/``,
+given as a ratio to a bare ``python -c pass`` timed in the same run. Finally the same command runs
+again (nothing to do).
 
     uv run python benchmarks/overhead.py [--tiny] [--cores 2] [--workdir DIR] [--out results/benchmarks/overhead.json]
 
@@ -22,6 +25,7 @@ absolute path); ``--tiny`` uses tests/configs/tiny.yaml.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -41,6 +45,19 @@ def startup_seconds(code: str, repeats: int = 3) -> float:
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def script_imports(script: Path) -> str:
+    """The import statements of a workflow adapter script, as one line of code."""
+    tree = ast.parse(script.read_text())
+    return "; ".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def rule_startup(repeats: int) -> dict[str, float]:
+    """Script name -> best wall seconds of a fresh interpreter importing what a job of that
+    rule imports before its first useful work (Snakemake's preamble, then the adapter's imports)."""
+    scripts = sorted((benchlib.ROOT / "workflow/scripts").glob("*.py"))
+    return {s.stem: startup_seconds("import snakemake.script; " + script_imports(s), repeats) for s in scripts if s.stem != "copy_files"}
 
 
 def job_table(workdir: Path) -> list[dict]:
@@ -98,8 +115,8 @@ def main() -> None:
     startup = {
         "python": startup_seconds("pass", k),
         "python_import_jax": startup_seconds("import jax, jax.numpy", k),
-        "python_import_llcbench_stages": startup_seconds("import llcbench.stages.sample", k),
     }
+    per_rule = rule_startup(k)
     rules = {}
     for j in jobs:
         r = rules.setdefault(j["rule"], {"jobs": 0, "seconds": 0.0, "cpu_seconds": 0.0})
@@ -119,6 +136,8 @@ def main() -> None:
         "sample_jobs": totals,
         "sample_fixed_over_sampling": totals["fixed_seconds"] / totals["sampling_seconds"] if samples else None,
         "startup_seconds": startup,
+        "rule_startup_seconds": per_rule,
+        "rule_startup_over_python": {r: v / startup["python"] for r, v in per_rule.items()},
     }
     print(
         f"\n{config_name} on --cores {args.cores}: workflow "
@@ -143,6 +162,12 @@ def main() -> None:
         )
     )
     print("start-up (fresh interpreter): " + ", ".join(f"{k} {v:.2f} s" for k, v in startup.items()))
+    print(
+        benchlib.table(
+            [{"rule": r, "seconds": v, "ratio": v / startup["python"]} for r, v in per_rule.items()],
+            [("rule", "job script", "s"), ("seconds", "start-up s", ".2f"), ("ratio", "× bare python", ".1f")],
+        )
+    )
     if samples:
         print(
             f"sample jobs: {totals['seconds']:.1f} s in all, of which sampling {totals['sampling_seconds']:.1f} s, "

@@ -6,6 +6,8 @@ rule aggregate:
         index=INDEX_CSV,
     log:
         "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate/aggregate.tsv"
     localrule: True
     conda:
         "../envs/llcbench.yaml"

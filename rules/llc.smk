@@ -11,6 +11,8 @@ rule llc:
         ),
     log:
         "results/logs/llc/{run_id}.log",
+    benchmark:
+        "results/benchmarks/llc/{run_id}.tsv"
     localrule: True
     conda:
         "../envs/llcbench.yaml"

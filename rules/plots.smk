@@ -12,6 +12,8 @@ for _sampler in SAMPLERS:
             **{fig: run_figure(_sampler, fig, "sampler_stat") for fig in stat_figures(_sampler)},
         log:
             f"results/logs/plots/{_sampler}-{{hash}}.log",
+        benchmark:
+            f"results/benchmarks/plot_run/{_sampler}-{{hash}}.tsv"
         localrule: True
         conda:
             "../envs/llcbench.yaml"
@@ -19,7 +21,7 @@ for _sampler in SAMPLERS:
             figures=list(RUN_FIGURES),
             stats=stat_figures(_sampler),
             meanings={s.name: s.meaning for s in SAMPLERS[_sampler].spec.stats if s.figure},
-            code=stage_code("plots"),
+            code=stage_code("run_plots"),
         script:
             "../workflow/scripts/plot_run.py"
 
@@ -32,6 +34,8 @@ rule plot_sweep:
         wnv=report("results/plots/sweep_wnv.png", caption="../workflow/report/sweep_wnv.rst", category="Sweep"),
     log:
         "results/logs/plots/sweep.log",
+    benchmark:
+        "results/benchmarks/plot_sweep/sweep.tsv"
     localrule: True
     conda:
         "../envs/llcbench.yaml"

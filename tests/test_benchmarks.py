@@ -117,7 +117,10 @@ def test_overhead_on_an_already_run_workflow(tiny_run, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (wd / "results").rglob("*") if p.is_file()} == before  # which wrote nothing
     # a row per job with a benchmark table, as many as Snakemake ran in the tiny run, with that table's figures
     counts = job_counts(res.stdout + res.stderr)
-    assert {rule: r["jobs"] for rule, r in result["rules"].items()} == {rule: counts[rule] for rule in ("data", "erm", "sample")}
+    # (every job but the `all` target; the per-sampler figure rules plot_run_<sampler> share one table folder)
+    ran = {rule: counts[rule] for rule in ("data", "erm", "sample", "llc", "aggregate", "plot_sweep")}
+    ran["plot_run"] = sum(n for rule, n in counts.items() if rule.startswith("plot_run_"))
+    assert {rule: r["jobs"] for rule, r in result["rules"].items()} == ran
     for job in result["jobs"]:
         tsv = pd.read_csv(wd / "results/benchmarks" / job["rule"] / f"{job['job']}.tsv", sep="\t").iloc[-1]
         assert (job["seconds"], job["cpu_seconds"], job["max_rss_mb"]) == pytest.approx((tsv["s"], tsv["cpu_time"], tsv["max_rss"]))
@@ -134,7 +137,12 @@ def test_overhead_on_an_already_run_workflow(tiny_run, tmp_path):
     assert totals["seconds"] == pytest.approx(sum(j["seconds"] for j in samples))
     assert totals["sampling_seconds"] == pytest.approx(sum(j["sampling_seconds"] for j in samples))
     assert s["sample_fixed_over_sampling"] == pytest.approx(totals["fixed_seconds"] / totals["sampling_seconds"])
-    assert set(s["startup_seconds"]) == {"python", "python_import_jax", "python_import_llcbench_stages"}
+    assert set(s["startup_seconds"]) == {"python", "python_import_jax"}
+    # one start-up figure per adapter script, and its ratio to the bare interpreter of the same run
+    scripts = {p.stem for p in (ROOT / "workflow/scripts").glob("*.py")} - {"copy_files"}
+    assert set(s["rule_startup_seconds"]) == set(s["rule_startup_over_python"]) == scripts
+    for rule, seconds in s["rule_startup_seconds"].items():
+        assert s["rule_startup_over_python"][rule] * s["startup_seconds"]["python"] == pytest.approx(seconds)
 
 
 def synthetic_sweep(path, more=()):

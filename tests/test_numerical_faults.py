@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from conftest import ROOT, parse_status, snakemake
-from llcbench import aggregate, diagnostics, files, llc, plots
+from llcbench import aggregate, diagnostics, files, llc, run_plots
 from llcbench.config import resolve_experiments
 from llcbench.plan import build_plan
 from llcbench.samplers import Tuned, hmc
@@ -94,14 +94,14 @@ def test_degenerate_tuning_writes_a_nan_run_with_status(tmp_path, caplog, monkey
     # every per-run figure is still drawn (they are outputs of the workflow's `all`)
     dt, est = files.open_datatree(paths["trace"]), files.open_dataset(paths["llc"])
     for name, fn in (
-        ("trace", plots.loss_trace),
-        ("acf", plots.loss_acf),
-        ("theta", plots.theta_rank),
-        ("acc", lambda dt, path: plots.sampler_stat(dt, "acceptance_rate", path)),
+        ("trace", run_plots.loss_trace),
+        ("acf", run_plots.loss_acf),
+        ("theta", run_plots.theta_rank),
+        ("acc", lambda dt, path: run_plots.sampler_stat(dt, "acceptance_rate", path)),
     ):
         fn(dt, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 0
-    plots.running_llc(est, tmp_path / "running.png")
+    run_plots.running_llc(est, tmp_path / "running.png")
     assert "tuning_failed" in (tmp_path / "summary.md").read_text()
 
 

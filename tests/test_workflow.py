@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from conftest import ROOT, TINY, expected_flags, job_counts, parse_status, snakemake
-from llcbench import diagnostics, plots
+from llcbench import diagnostics, plots, run_plots
 from llcbench.llc import LLCEstimate
 
 RUN_FIGURES = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")  # README, per run
@@ -310,14 +310,14 @@ def check_run_figures(run_dir: Path, sampler: str, stat_figures, out: Path, redr
     for (a, name_a), (b, name_b) in itertools.combinations(zip(images, names), 2):
         assert a.shape != b.shape or not np.array_equal(a, b), f"{name_a} and {name_b} are the same picture"
     draw = {
-        "llc_running": lambda p: check_running_llc(plots.running_llc(llc, p), llc),
-        "L_trace": lambda p: check_trace(plots.loss_trace(dt, p), dt, "L_n"),
-        "L_acf": lambda p: check_acf(plots.loss_acf(dt, p), dt, llc),
-        "L_ess": lambda p: check_ess(plots.loss_ess(dt, p), dt, llc),
-        "L_rhat": lambda p: check_rhat(plots.loss_rhat(llc, p), llc),
-        "theta_trace": lambda p: check_trace(plots.theta_trace(dt, p), dt, "theta_proj"),
-        "theta_rank": lambda p: check_rank(plots.theta_rank(dt, p), dt),
-        **{f: lambda p, s=STAT_FIGURES[f]: check_histogram(plots.sampler_stat(dt, s, p), dt, s) for f in stat_figures},
+        "llc_running": lambda p: check_running_llc(run_plots.running_llc(llc, p), llc),
+        "L_trace": lambda p: check_trace(run_plots.loss_trace(dt, p), dt, "L_n"),
+        "L_acf": lambda p: check_acf(run_plots.loss_acf(dt, p), dt, llc),
+        "L_ess": lambda p: check_ess(run_plots.loss_ess(dt, p), dt, llc),
+        "L_rhat": lambda p: check_rhat(run_plots.loss_rhat(llc, p), llc),
+        "theta_trace": lambda p: check_trace(run_plots.theta_trace(dt, p), dt, "theta_proj"),
+        "theta_rank": lambda p: check_rank(run_plots.theta_rank(dt, p), dt),
+        **{f: lambda p, s=STAT_FIGURES[f]: check_histogram(run_plots.sampler_stat(dt, s, p), dt, s) for f in stat_figures},
     }
     out.mkdir(parents=True, exist_ok=True)
     for name in names if redraw is None else redraw:
