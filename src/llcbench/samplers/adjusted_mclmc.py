@@ -50,7 +50,12 @@ def build(*, tune_steps: int, initial_step_size: float, target_accept: float, di
     base = blackjax.mcmc.adjusted_mclmc.build_kernel()
 
     def kernel(rng_key, state, logdensity_fn, step_size, integration_steps_params, inverse_mass_matrix):
-        return base(rng_key, state, logdensity_fn, step_size, integration_steps_params, inverse_mass_matrix)
+        """BlackJAX's kernel, reporting the integrator steps it ran: for a trajectory of
+        L/ε steps its loop (a ``fori_loop`` with a float bound) runs ⌈L/ε⌉, while its info
+        reports L/ε, and its tuner sums that info into its count (the tuning cost)."""
+        state, info = base(rng_key, state, logdensity_fn, step_size, integration_steps_params, inverse_mass_matrix)
+        (num_integration_steps,) = integration_steps_params
+        return state, info._replace(num_integration_steps=jnp.ceil(num_integration_steps))
 
     def init(key, posterior) -> AdjustedMCLMCChain:
         """The state at w* with the tuner's starting parameters."""
@@ -87,7 +92,7 @@ def build(*, tune_steps: int, initial_step_size: float, target_accept: float, di
         del record
         p = chain.params
         state, info = kernel(key, chain.state, posterior.logdensity, p.step_size, (p.L / p.step_size,), p.inverse_mass_matrix)
-        grads = GRADS_PER_INTEGRATOR_STEP * jnp.ceil(p.L / p.step_size)
+        grads = GRADS_PER_INTEGRATOR_STEP * info.num_integration_steps  # ⌈L/ε⌉ integrator steps
         return chain._replace(state=state), AdjustedMCLMCStepInfo(info.acceptance_rate, info.is_divergent, p.step_size, grads)
 
     return Algorithm(init, step, tune)
