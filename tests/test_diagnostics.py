@@ -41,9 +41,16 @@ def test_ess_evolution_grows_with_draws_and_ends_at_the_full_value():
     assert np.all(evo["rhat"] < 1.05)
 
 
-def test_wnv_is_variance_times_work():
-    w = diagnostics.wnv(0.5, sampling_seconds=10.0, sampling_grads=400.0)
-    assert w == {"wnv_time": 2.5, "wnv_grad": 100.0}
+def test_wnv_is_variance_times_the_total_and_the_sampling_cost():
+    cost = {"cost_sampling_fde": 400.0, "cost_total_fde": 1000.0, "cost_sampling_seconds": 10.0, "cost_total_seconds": 30.0}
+    assert diagnostics.wnv(0.5, cost) == {
+        "wnv_grad_sampling": 100.0,
+        "wnv_grad_total": 250.0,
+        "wnv_time_sampling": 2.5,
+        "wnv_time_total": 7.5,
+        "wnv_grad": 250.0,  # the totals: what ranks samplers
+        "wnv_time": 7.5,
+    }
 
 
 def test_sampler_summary_counts_divergences_through_thinning():

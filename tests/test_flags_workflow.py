@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from conftest import ROOT, copy_workflow, expected_flags, job_counts, parse_status, snakemake
+from llcbench.samplers.driver import LOSS_PASS_FDE
 
 CONFIG = ROOT / "tests/configs/flags_tiny.yaml"
 PLUGIN = "tests/plugins/unstable_chains.py"
@@ -104,48 +105,71 @@ def test_a_run_whose_every_chain_blows_up_is_reported_not_fatal(flags_run):
     assert "2 of 2 chains diverged" in log
 
 
-def documented_grads(row, trace) -> tuple[float, float]:
-    """(tuning, sampling) full-data-equivalent gradients over all chains, by the counts of
-    README "What it computes": a minibatch gradient of b rows counts b/n, SGLD spends a second
+def documented_cost(row, trace) -> dict[str, float]:
+    """Full-data-equivalent gradients over all chains by phase (tuning, burn_in, draws, eval), by
+    the counts of README "Cost": a minibatch gradient of b rows counts b/n, SGLD spends a second
     one at each draw (MALA check), an SGHMC step num_integration_steps of them, an HMC step its
-    leapfrog steps, an adjusted MCLMC transition 2⌈L/ε⌉; the steps run are
-    burn_in + draws·eval_every."""
+    leapfrog steps, an adjusted MCLMC transition 2⌈L/ε⌉, each draw's full-data L_n pass
+    LOSS_PASS_FDE; the steps run are burn_in + draws·eval_every."""
     s = json.loads(trace.attrs["settings_json"])["sampler_settings"]
     draws = (s["steps"] - s["burn_in"]) // s["eval_every"]
-    steps = s["burn_in"] + draws * s["eval_every"]
+    burn, steps = s["burn_in"], draws * s["eval_every"]  # the steps of the burn-in and of the draw windows
+    assert trace.attrs["steps_run"] == burn + steps
     chains = s["chains"]
     b = s.get("batch_size", 0) / row.n
+    cost = {"tuning": 0.0, "eval": chains * draws * LOSS_PASS_FDE}
     match row.sampler:
         case "sgld":
-            return 0.0, chains * (steps + draws) * b
+            per_step = b
+            cost["draws_extra"] = chains * draws * b
         case "sghmc":
-            return 0.0, chains * steps * s["num_integration_steps"] * b
+            per_step = s["num_integration_steps"] * b
         case "sgnht" | "unstable":
-            return 0.0, chains * steps * b
+            per_step = b
         case "hmc":
-            return chains * s["adapt_steps"] * s["num_integration_steps"], chains * steps * s["num_integration_steps"]
+            per_step = s["num_integration_steps"]
+            cost["tuning"] = chains * s["adapt_steps"] * s["num_integration_steps"]
         case "mclmc":  # BlackJAX's tuner runs round(T/10) + round(T/10)·(1 + 1/3 with a diagonal mass) + round(T/10) steps
             t = s["tune_steps"]
-            tuning = round(t / 10) + round(t / 10) + s["diagonal_preconditioning"] * (round(t / 10) // 3) + round(t / 10)
-            return chains * 2 * tuning, chains * steps * 2
+            per_step = 2
+            cost["tuning"] = (
+                chains * 2 * (round(t / 10) + round(t / 10) + s["diagonal_preconditioning"] * (round(t / 10) // 3) + round(t / 10))
+            )
         case "adjusted_mclmc":  # each chain runs ⌈L/ε⌉ integrator steps per transition, L and ε as tuned
             tuning = trace["tuning"]
-            per_step = 2 * np.ceil(tuning["L"].values / tuning["step_size"].values)
-            return row.grad_evals_tuning_fde, float(np.sum(steps * per_step))  # tuning: as BlackJAX's tuner reports it
-    raise AssertionError(f"no documented count for {row.sampler}")
+            per_step = 2 * np.ceil(tuning["L"].values / tuning["step_size"].values)  # per chain
+            cost["tuning"] = row.grad_evals_tuning_fde  # as the tuner counts it (tests/test_cost.py checks that count)
+        case _:
+            raise AssertionError(f"no documented count for {row.sampler}")
+    cost["burn_in"] = float(np.sum(burn * per_step * np.ones(chains)))
+    cost["draws"] = float(np.sum(steps * per_step * np.ones(chains))) + cost.pop("draws_extra", 0.0)
+    return cost
 
 
 def test_gradient_counts_are_the_documented_ones(flags_run):
     wd, table, _ = flags_run
     seen = set()
     for exp, row in table.iterrows():
-        tuning, sampling = documented_grads(row, trace_of(wd, row))
-        assert row.grad_evals_sampling_fde == pytest.approx(sampling, rel=1e-6), (exp, row.sampler)
-        assert row.grad_evals_tuning_fde == pytest.approx(tuning, rel=1e-6), (exp, row.sampler)
-        assert row.grad_evals_fde == pytest.approx(tuning + sampling, rel=1e-6), (exp, row.sampler)
+        check_cost(row, documented_cost(row, trace_of(wd, row)), exp)
         seen.add(row.sampler)
     assert seen == {"sgld", "hmc", "adjusted_mclmc", "sghmc", "sgnht", "unstable"}
     assert table.loc["hot", "grad_evals_tuning_fde"] == 2 * 1 * 4  # 2 chains × 1 adaptation step × 4 leapfrogs
+
+
+def check_cost(row, cost, label):
+    """The CSV row's cost columns are ``cost`` (documented_cost), parts, sums and WNV."""
+    for part, value in cost.items():
+        assert row[f"cost_{part}_fde"] == pytest.approx(value, rel=1e-6), (label, row.sampler, part)
+    sampling = cost["draws"] + cost["eval"]
+    total = cost["tuning"] + cost["burn_in"] + sampling
+    assert row.cost_sampling_fde == pytest.approx(sampling, rel=1e-6) and row.cost_total_fde == pytest.approx(total, rel=1e-6)
+    # the gradient columns: the tuner's, the chain loop's (burn-in and draws), their sum
+    assert row.grad_evals_tuning_fde == pytest.approx(cost["tuning"], rel=1e-6), (label, row.sampler)
+    assert row.grad_evals_sampling_fde == pytest.approx(cost["burn_in"] + cost["draws"], rel=1e-6), (label, row.sampler)
+    assert row.grad_evals_fde == pytest.approx(total - cost["eval"], rel=1e-6), (label, row.sampler)
+    if np.isfinite(row.llc_se):
+        assert row.wnv_grad_total == pytest.approx(row.llc_se**2 * total, rel=1e-6)
+        assert row.wnv_grad_sampling == pytest.approx(row.llc_se**2 * sampling, rel=1e-6)
 
 
 def test_gradient_counts_of_the_tiny_runs_samplers_are_the_documented_ones(tiny_run):
@@ -153,9 +177,7 @@ def test_gradient_counts_of_the_tiny_runs_samplers_are_the_documented_ones(tiny_
     table = pd.read_csv(wd / "results/llc_sweep_results.csv")
     assert set(table["sampler"]) == {"sgld", "hmc", "mclmc"}
     for _, row in table.iterrows():
-        tuning, sampling = documented_grads(row, trace_of(wd, row))
-        assert (row.grad_evals_tuning_fde, row.grad_evals_sampling_fde) == pytest.approx((tuning, sampling), rel=1e-6), row.sampler
-        assert row.grad_evals_fde == pytest.approx(tuning + sampling, rel=1e-6), row.sampler
+        check_cost(row, documented_cost(row, trace_of(wd, row)), row.experiment)
 
 
 def test_adjusted_mclmc_sghmc_and_sgnht_run_through_the_workflow(flags_run):

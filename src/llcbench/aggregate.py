@@ -12,6 +12,11 @@ if TYPE_CHECKING:
 # pandas is imported where the tables are built: the Snakefile imports this module
 # (stat_columns) when it plans a run.
 
+# A run's cost by phase (README, "Cost"; ``samplers.driver.Trace.cost``), in full-data-
+# equivalent gradients and in seconds, and the work-normalised variances built on it.
+COST_PARTS = ("tuning", "burn_in", "draws", "eval", "sampling", "total")
+COST_COLUMNS = [f"cost_{part}_fde" for part in COST_PARTS] + [f"cost_{part}_seconds" for part in COST_PARTS]
+WNV_COLUMNS = ["wnv_grad_sampling", "wnv_grad_total", "wnv_time_sampling", "wnv_time_total"]
 # Columns every row has, in order; the sampler statistics' columns follow (``stat_columns``),
 # then the sweep's. Columns are appended, never renamed.
 COLUMNS = (
@@ -19,13 +24,23 @@ COLUMNS = (
     "chains draws sampling_seconds grad_evals_fde status chains_used chains_diverged tuning_seconds compile_seconds "
     "grad_evals_tuning_fde grad_evals_sampling_fde erm_grad_norm data_id erm_id wnv_time wnv_grad ess_tail frac_below_L0 "
     "dtype true_llc true_llc_multiplicity rel_error"
-).split()
+).split() + ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note"]
 # Columns copied from the attributes of a run's llc.nc.
 RUN_ATTRS = (
     "sampler llc llc_se ess rhat L0 n d beta nbeta gamma sampling_seconds grad_evals_fde status chains_used chains_diverged "
     "tuning_seconds compile_seconds grad_evals_tuning_fde grad_evals_sampling_fde erm_grad_norm wnv_time wnv_grad ess_tail "
     "frac_below_L0 dtype true_llc true_llc_multiplicity rel_error"
-).split()
+).split() + ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note"]
+# Columns (and llc.nc / trace.nc attributes) measured by the wall clock: they differ from run to run.
+TIMING = (
+    "sampling_seconds",
+    "compile_seconds",
+    "tuning_seconds",
+    "wnv_time",
+    *(c for c in COST_COLUMNS if c.endswith("_seconds")),
+    "wnv_time_sampling",
+    "wnv_time_total",
+)
 
 
 def stat_columns(specs) -> list[str]:

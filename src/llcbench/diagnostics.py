@@ -77,12 +77,20 @@ def fraction_below(loss: np.ndarray, loss_star: float) -> float:
     return float(np.mean(good < loss_star)) if good.size else float("nan")
 
 
-def wnv(llc_se: float, sampling_seconds: float, sampling_grads: float) -> dict[str, float]:
-    """Work-normalised variance Var(λ̂)·work, Var(λ̂) = SE²: ``wnv_time`` in
-    λ²·seconds of compiled sampling, ``wnv_grad`` in λ²·full-data-equivalent
-    gradients of the sampling phase (tuning excluded from both)."""
+def wnv(llc_se: float, cost: dict[str, float]) -> dict[str, float]:
+    """Work-normalised variance Var(λ̂)·work, Var(λ̂) = SE², from a run's cost breakdown
+    (``cost``: the ``cost_<part>_fde`` / ``cost_<part>_seconds`` attributes of its trace,
+    ``samplers.driver.Trace.cost``): ``wnv_grad_<w>`` in λ²·full-data-equivalent gradients
+    and ``wnv_time_<w>`` in λ²·seconds, for w = ``total`` (tuning, burn-in, draws and L_n
+    passes: the work the estimate took, which ranks samplers) and ``sampling`` (draws and
+    L_n passes only: the cost once warmed up). ``wnv_grad`` and ``wnv_time`` are the totals."""
     var = llc_se**2
-    return {"wnv_time": var * sampling_seconds, "wnv_grad": var * sampling_grads}
+    out = {
+        f"wnv_{measure}_{part}": var * cost[f"cost_{part}_{unit}"]
+        for measure, unit in (("grad", "fde"), ("time", "seconds"))
+        for part in ("sampling", "total")
+    }
+    return {**out, "wnv_time": out["wnv_time_total"], "wnv_grad": out["wnv_grad_total"]}
 
 
 UPSTREAM_FAILURES = ("data_nonfinite", "erm_nonfinite", "checkpoint_nonfinite")  # the sampler never saw usable inputs

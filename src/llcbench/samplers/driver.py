@@ -6,6 +6,12 @@ The posterior is an argument of the compiled tuning and chain loop, so a compile
 program depends on shapes and settings only and JAX's persistent compilation cache
 serves every job of the same shape. Progress (fraction done and running λ̂) reaches
 the log through a ``jax.debug.callback`` fired about twenty times per run.
+
+Cost: every step's ``info.grads`` (the sampler's own count) is summed over the steps
+run, burn-in and draw windows apart; the tuner reports its own; each draw's full-data
+L_n pass costs ``LOSS_PASS_FDE`` gradients per chain. Tuning, burn-in and the draw
+windows are timed apart (three compiled programs, compilation timed apart too);
+``Trace.cost`` is the breakdown every run records (README, "Cost").
 """
 
 from __future__ import annotations
@@ -26,6 +32,14 @@ from llcbench.samplers.spec import SamplerSpec
 log = logging.getLogger(__name__)
 
 NUM_PROJECTIONS = 4  # random directions of θ kept per draw
+# A full-data L_n pass (forward only) in full-data-equivalent gradients: the ratio of a
+# forward to a forward + backward pass of an MLP in matmul FLOPs, 1/3. Measured
+# (benchmarks/forward_cost.py, 4 vmapped chains in a jitted scan, as in the chain loop):
+# 0.33 (float32) and 0.29 (float64) on the default experiment (d = 9,921, n = 4,096),
+# 0.41 / 0.35 on the quick preset (d = 1,027, n = 1,024), 0.40 / 0.38 on the tests' tiny
+# one (d = 121, n = 256). A constant, not a per-run measurement, so that a run's FDE
+# counts are exact and identical on every machine.
+LOSS_PASS_FDE = 1 / 3
 
 
 class Trace(NamedTuple):
@@ -39,9 +53,46 @@ class Trace(NamedTuple):
     grads_tuning: float  # full-data-equivalent gradients spent tuning, all chains (NaN when tuning failed)
     grads_sampling: float  # full-data-equivalent gradients of the steps run (burn-in included), all chains
     tuning_seconds: float  # tuning, compilation included
-    compile_seconds: float  # chain loop compilation
-    sampling_seconds: float  # compiled chain loop only
+    compile_seconds: float  # chain loop compilation (burn-in and draw programs)
+    sampling_seconds: float  # compiled chain loop only (burn-in and draws, L_n passes included)
     failure: str = ""  # why no draws were made ("tuning_failed: …"), else ""
+    steps_run: int = 0  # steps each chain ran: burn_in + draws × eval_every (≤ the setting ``steps``)
+    grads_burn_in: float = 0.0  # of grads_sampling, the burn-in steps'
+    loss_passes: int = 0  # full-data L_n passes, all chains: chains × draws
+    tuning_run_seconds: float = 0.0  # the compiled tuner's run, compilation excluded
+    burn_in_seconds: float = 0.0  # of sampling_seconds, the compiled burn-in's
+
+    def cost(self) -> dict[str, float]:
+        """The run's cost by phase, all chains: ``cost_<part>_fde`` in full-data-equivalent
+        gradients and ``cost_<part>_seconds``, part = ``tuning`` (the tuner's warm-up),
+        ``burn_in``, ``draws`` (the steps of the draw windows), ``eval`` (the full-data
+        L_n pass of each draw, ``LOSS_PASS_FDE`` gradients each), ``sampling`` = draws +
+        eval (the cost of the draws once warmed up) and ``total`` = all four. Seconds
+        exclude compilation (a one-off that JAX's compilation cache removes, reported
+        as ``compile_seconds`` and within ``tuning_seconds``); the draw windows and their
+        L_n passes run in one compiled loop, whose measured seconds are split between
+        ``draws`` and ``eval`` in proportion to their FDE counts."""
+        fde = {
+            "tuning": self.grads_tuning,
+            "burn_in": self.grads_burn_in,
+            "draws": self.grads_sampling - self.grads_burn_in,
+            "eval": self.loss_passes * LOSS_PASS_FDE,
+        }
+        draw_seconds = self.sampling_seconds - self.burn_in_seconds
+        window = fde["draws"] + fde["eval"]
+        eval_share = fde["eval"] / window if window > 0 else 0.0
+        seconds = {
+            "tuning": self.tuning_run_seconds,
+            "burn_in": self.burn_in_seconds,
+            "draws": draw_seconds * (1 - eval_share),
+            "eval": draw_seconds * eval_share,
+        }
+        out = {}
+        for unit, parts in (("fde", fde), ("seconds", seconds)):
+            parts = {**parts, "sampling": parts["draws"] + parts["eval"]}
+            parts["total"] = parts["tuning"] + parts["burn_in"] + parts["sampling"]
+            out |= {f"cost_{part}_{unit}": float(v) for part, v in parts.items()}
+        return out
 
 
 def projection_matrix(seed: int, d: int, k: int = NUM_PROJECTIONS, dtype=jnp.float32) -> jax.Array:
@@ -62,6 +113,7 @@ class DegenerateTuning(RuntimeError):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
+        self.run_seconds = 0.0  # the tuner's run, compilation excluded (set by ``start_chains``)
 
 
 def reject_degenerate_tuning(tuner: str, **params) -> None:
@@ -92,16 +144,22 @@ def summarise_tuned(params: dict) -> dict[str, np.ndarray]:
 
 def start_chains(name: str, algorithm: Algorithm, posterior: LocalPosterior, key, chains: int):
     """Per-chain start states (leading axis = chain) from ``tune`` (jitted, timed, checked)
-    or ``init``. Returns (states, tuned, grads_tuning, tuning_seconds); raises ``DegenerateTuning``."""
+    or ``init``. Returns (states, tuned, grads_tuning, tuning_seconds, tuning_run_seconds):
+    seconds with and without the tuner's compilation; raises ``DegenerateTuning``."""
     keys = jax.random.split(key, chains)
     if algorithm.tune is None:
-        return jax.vmap(algorithm.init, in_axes=(0, None))(keys, posterior), {}, 0.0, 0.0
+        return jax.vmap(algorithm.init, in_axes=(0, None))(keys, posterior), {}, 0.0, 0.0, 0.0
     t0 = time.perf_counter()
-    states, tuned = jax.jit(jax.vmap(algorithm.tune, in_axes=(0, None)))(keys, posterior)
-    jax.block_until_ready(states)
-    seconds = time.perf_counter() - t0
-    reject_degenerate_tuning(f"{name} tuning", **tuned.params)
-    return states, summarise_tuned(tuned.params), float(np.sum(np.asarray(tuned.grads, np.float64))), seconds
+    compiled = jax.jit(jax.vmap(algorithm.tune, in_axes=(0, None))).lower(keys, posterior).compile()
+    t1 = time.perf_counter()
+    states, tuned = jax.block_until_ready(compiled(keys, posterior))
+    t2 = time.perf_counter()
+    try:
+        reject_degenerate_tuning(f"{name} tuning", **tuned.params)
+    except DegenerateTuning as err:
+        err.run_seconds = t2 - t1
+        raise
+    return states, summarise_tuned(tuned.params), float(np.sum(np.asarray(tuned.grads, np.float64))), t2 - t0, t2 - t1
 
 
 def run_chains(
@@ -131,16 +189,22 @@ def run_chains(
     k_tune, k_run = jax.random.split(key)
     t0 = time.perf_counter()
     try:
-        states, tuned, grads_tuning, tuning_seconds = start_chains(name, algorithm, posterior, k_tune, chains)
+        states, tuned, grads_tuning, tuning_seconds, tuning_run_seconds = start_chains(name, algorithm, posterior, k_tune, chains)
     except DegenerateTuning as err:
         log.warning("%s: %s", name, err)
         return no_draws(
-            chains, draws, failure=f"tuning_failed: {err.reason}", grads_tuning=float("nan"), tuning_seconds=time.perf_counter() - t0
+            chains,
+            draws,
+            failure=f"tuning_failed: {err.reason}",
+            grads_tuning=float("nan"),
+            tuning_seconds=time.perf_counter() - t0,
+            tuning_run_seconds=err.run_seconds,
         )
     if tuned:
         log.info("%s: tuned in %.1f s: %s", name, tuning_seconds, {k: np.round(v, 6).tolist() for k, v in tuned.items()})
     dtype = posterior.w_star.dtype
     proj = projection_matrix(projection_seed, posterior.d, dtype=dtype)
+    steps_run = burn_in + draws * eval_every  # a last window shorter than eval_every is not run
     total_iters = burn_in + draws
     report_every = max(1, total_iters // 20)  # about twenty progress lines per run
 
@@ -157,15 +221,30 @@ def run_chains(
     def maybe_report(i, loss_sum, n_draws, alive):
         jax.lax.cond((i + 1) % report_every == 0, lambda: jax.debug.callback(report, i + 1, loss_sum, n_draws, alive), lambda: None)
 
-    def run(states, key, posterior, proj):
-        def step_all(carry, xs, record):
-            states, alive, diverged_step, grads = carry
-            t, key = xs
-            new, info = jax.vmap(lambda k, s: algorithm.step(k, s, posterior, record))(jax.random.split(key, chains), states)
-            finite = jnp.all(jnp.isfinite(new.position), axis=1)
-            diverged_step = jnp.where(alive & ~finite, t, diverged_step)
-            alive = alive & finite
-            return (_select(alive, new, states), alive, diverged_step, grads + info.grads), info
+    def step_all(carry, xs, record, posterior):
+        states, alive, diverged_step, grads = carry
+        t, key = xs
+        new, info = jax.vmap(lambda k, s: algorithm.step(k, s, posterior, record))(jax.random.split(key, chains), states)
+        finite = jnp.all(jnp.isfinite(new.position), axis=1)
+        diverged_step = jnp.where(alive & ~finite, t, diverged_step)
+        alive = alive & finite
+        return (_select(alive, new, states), alive, diverged_step, grads + info.grads), info
+
+    def burn_phase(states, key, posterior):
+        """The ``burn_in`` steps from the start states: the chain carry (states, alive,
+        diverged step, gradients spent) at the end of burn-in."""
+
+        def burn(carry, xs):
+            i, key = xs
+            carry, _ = step_all(carry, (i, key), False, posterior)
+            maybe_report(i, jnp.zeros(chains, dtype), 0, carry[1])
+            return carry, None
+
+        carry = (states, jnp.ones(chains, bool), jnp.full(chains, -1), jnp.zeros(chains, dtype))
+        return jax.lax.scan(burn, carry, (jnp.arange(burn_in), jax.random.split(key, burn_in)))[0]
+
+    def draw_phase(carry, key, posterior, proj):
+        """The draw windows from the end of burn-in (gradients counted afresh)."""
 
         def window(carry, t0, key):
             """``eval_every`` steps from step t0; the last is a record step. Returns the
@@ -173,8 +252,8 @@ def run_chains(
             (NaN when none is), the record step's value of per-draw ones."""
             keys = jax.random.split(key, eval_every)
             ts = t0 + jnp.arange(eval_every)
-            carry, plain = jax.lax.scan(lambda c, xs: step_all(c, xs, False), carry, (ts[:-1], keys[:-1]))
-            carry, last = step_all(carry, (ts[-1], keys[-1]), True)
+            carry, plain = jax.lax.scan(lambda c, xs: step_all(c, xs, False, posterior), carry, (ts[:-1], keys[:-1]))
+            carry, last = step_all(carry, (ts[-1], keys[-1]), True, posterior)
             stats = {}
             for stat in spec.stats:
                 value = getattr(last, stat.name).astype(dtype)
@@ -183,38 +262,35 @@ def run_chains(
                 stats[stat.name] = value
             return carry, stats
 
-        def burn(carry, xs):
-            i, key = xs
-            carry, _ = step_all(carry, (i, key), False)
-            maybe_report(i, jnp.zeros(chains, dtype), 0, carry[1])
-            return carry, None
-
         def draw(carry, xs):
             i, key = xs
             chain_carry, loss_sum = carry
             chain_carry, stats = window(chain_carry, burn_in + i * eval_every, key)
             states, alive, _, _ = chain_carry
             w = states.position
-            loss = jnp.where(alive, jax.vmap(posterior.loss)(w), jnp.nan)
+            loss = jnp.where(alive, jax.vmap(posterior.loss)(w), jnp.nan)  # LOSS_PASS_FDE per chain
             loss_sum = loss_sum + jnp.where(alive, loss, 0.0)
             maybe_report(burn_in + i, loss_sum, i + 1, alive)
             return (chain_carry, loss_sum), (loss, jnp.sum((w - posterior.w_star)[:, None, :] * proj, axis=-1), stats)
 
-        k_burn, k_draw = jax.random.split(key)
-        carry = (states, jnp.ones(chains, bool), jnp.full(chains, -1), jnp.zeros(chains, dtype))
-        carry, _ = jax.lax.scan(burn, carry, (jnp.arange(burn_in), jax.random.split(k_burn, burn_in)))
+        carry = carry[:3] + (jnp.zeros(chains, dtype),)
         ((_, _, diverged_step, grads), _), out = jax.lax.scan(
-            draw, (carry, jnp.zeros(chains, dtype)), (jnp.arange(draws), jax.random.split(k_draw, draws))
+            draw, (carry, jnp.zeros(chains, dtype)), (jnp.arange(draws), jax.random.split(key, draws))
         )
         return out, diverged_step, grads
 
+    k_burn, k_draw = jax.random.split(k_run)
     t1 = time.perf_counter()
-    compiled = jax.jit(run).lower(states, k_run, posterior, proj).compile()
+    compiled_burn = jax.jit(burn_phase).lower(states, k_burn, posterior).compile()
+    burnt = jax.eval_shape(burn_phase, states, k_burn, posterior)
+    compiled_draws = jax.jit(draw_phase).lower(burnt, k_draw, posterior, proj).compile()
     t2 = time.perf_counter()
     # marks the start of the compiled loop in the job log (the progress lines come from inside it)
-    log.info("%s: sampling started: %d chains x %d steps in the compiled loop (compiled in %.1f s)", name, chains, steps, t2 - t1)
-    (loss, theta_proj, stats), diverged_step, grads = jax.block_until_ready(compiled(states, k_run, posterior, proj))
+    log.info("%s: sampling started: %d chains x %d steps in the compiled loop (compiled in %.1f s)", name, chains, steps_run, t2 - t1)
+    carry = jax.block_until_ready(compiled_burn(states, k_burn, posterior))
     t3 = time.perf_counter()
+    (loss, theta_proj, stats), diverged_step, grads = jax.block_until_ready(compiled_draws(carry, k_draw, posterior, proj))
+    t4 = time.perf_counter()
 
     def to_chain_first(a):  # (draw, chain, ...) -> (chain, draw, ...)
         return np.moveaxis(np.asarray(a), 0, 1)
@@ -227,6 +303,7 @@ def run_chains(
             chains,
             diverged_step.tolist(),
         )
+    grads_burn_in = float(np.sum(np.asarray(carry[3], np.float64)))
     return Trace(
         loss=to_chain_first(loss),
         theta_proj=to_chain_first(theta_proj),
@@ -234,16 +311,23 @@ def run_chains(
         diverged_step=diverged_step,
         tuned=tuned,
         grads_tuning=grads_tuning,
-        grads_sampling=float(np.sum(np.asarray(grads, np.float64))),
+        grads_sampling=grads_burn_in + float(np.sum(np.asarray(grads, np.float64))),
         tuning_seconds=tuning_seconds,
         compile_seconds=t2 - t1,
-        sampling_seconds=t3 - t2,
+        sampling_seconds=t4 - t2,
+        steps_run=steps_run,
+        grads_burn_in=grads_burn_in,
+        loss_passes=chains * draws,
+        tuning_run_seconds=tuning_run_seconds,
+        burn_in_seconds=t3 - t2,
     )
 
 
-def no_draws(chains: int, draws: int, *, failure: str, grads_tuning: float = 0.0, tuning_seconds: float = 0.0) -> Trace:
+def no_draws(
+    chains: int, draws: int, *, failure: str, grads_tuning: float = 0.0, tuning_seconds: float = 0.0, tuning_run_seconds: float = 0.0
+) -> Trace:
     """The trace of a run that could not sample (failed tuning or unusable inputs):
-    every L_n and projection NaN, no statistics, no sampling time."""
+    every L_n and projection NaN, no statistics, no steps run, no sampling time."""
     return Trace(
         loss=np.full((chains, draws), np.nan),
         theta_proj=np.full((chains, draws, NUM_PROJECTIONS), np.nan),
@@ -256,4 +340,5 @@ def no_draws(chains: int, draws: int, *, failure: str, grads_tuning: float = 0.0
         compile_seconds=0.0,
         sampling_seconds=0.0,
         failure=failure,
+        tuning_run_seconds=tuning_run_seconds,
     )

@@ -29,7 +29,7 @@ def estimate_llc(trace_path: str, out: str, summary_out: str, health: dict) -> N
         "ess_tail": diagnostics.tail_ess(loss),
         "frac_below_L0": diagnostics.fraction_below(loss, a["L0"]),
         **stats,
-        **diagnostics.wnv(est.llc_se, a["sampling_seconds"], a["grad_evals_sampling_fde"]),
+        **diagnostics.wnv(est.llc_se, {k: a[k] for k in a if k.startswith("cost_")}),
     }
     status = diagnostics.health_status(
         est,

@@ -43,6 +43,7 @@ def centre_attrs(ds: xr.Dataset) -> tuple[dict, str]:
             erm_converged=int(a["converged"]),
             true_llc=float(a["true_llc"]),
             true_llc_multiplicity=float(a["true_llc_multiplicity"]),
+            truth_note=str(a["truth_note"]),
         )
         return attrs, erm_failure(ds)
     attrs = dict(
@@ -55,6 +56,7 @@ def centre_attrs(ds: xr.Dataset) -> tuple[dict, str]:
         reference_llc_multiplicity=float(a["reference_llc_multiplicity"]),
         true_llc=float("nan"),
         true_llc_multiplicity=float("nan"),
+        truth_note="no truth at a training checkpoint (not a minimum)",
     )
     ok = np.isfinite(ds["w"].values).all() and np.isfinite(attrs["L0"])
     failure = "" if ok else f"checkpoint_nonfinite: w or L_n at step {a['step']} is not finite (training blew up; lower training.lr)"
@@ -162,6 +164,8 @@ def run_sampler(settings: dict, run_id: str, data_path: str, centre_path: str, o
         grad_evals_sampling_fde=trace.grads_sampling,
         grad_evals_tuning_fde=trace.grads_tuning,
         grad_evals_fde=trace.grads_sampling + trace.grads_tuning,
+        steps_run=trace.steps_run,
+        **trace.cost(),
         failure=trace.failure,
         title_settings=list(spec.title_settings),
         minibatch=spec.minibatch,

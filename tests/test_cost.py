@@ -1,0 +1,146 @@
+"""The cost every run records (README, "Cost"): counted against the forward passes the
+model really makes. The quadratic target of test_samplers_quadratic, with a model whose
+every forward pass reports its rows to a host counter: a gradient of b rows is one forward
+pass of b rows (b/n full-data equivalents), a full-data L_n pass one of n rows."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import BETA, GAMMA, IN_DIM, N
+from llcbench import summary
+from llcbench.model import make_apply
+from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
+from llcbench.samplers import instantiate
+from llcbench.samplers.driver import LOSS_PASS_FDE, run_chains
+from test_samplers_quadratic import SETTINGS
+
+ROWS = [0]  # rows of every forward pass since the last reset, over all chains
+
+
+def _count(rows, w):
+    ROWS[0] += rows * np.size(w)  # under vmap, w holds one entry per chain
+
+
+@pytest.fixture(scope="module")
+def counted():
+    """The quadratic posterior of conftest.quadratic, its forward passes counted in ROWS."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
+    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
+    plain = make_apply([IN_DIM, 1], "identity")
+
+    def apply(w, x):
+        jax.debug.callback(functools.partial(_count, x.shape[0]), w[0])
+        return plain(w, x)
+
+    y = np.asarray(plain(jnp.asarray(w0), x))
+    return LocalPosterior(EmpiricalLoss(jnp.asarray(x), jnp.asarray(y), apply, row_loss_fn({"kind": "mse"})), jnp.asarray(w0), BETA, GAMMA)
+
+
+def forward_fde(fn):
+    """(result of fn(), full-data equivalents of the forward passes it made)."""
+    jax.effects_barrier()
+    ROWS[0] = 0
+    out = jax.block_until_ready(fn())
+    jax.effects_barrier()
+    return out, ROWS[0] / N
+
+
+@pytest.mark.parametrize("name", ["hmc", "mclmc", "adjusted_mclmc"])
+def test_a_tuner_counts_every_gradient_it_runs(counted, name):
+    # adjusted MCLMC's trajectories of L/ε steps run ⌈L/ε⌉ integrator steps; BlackJAX's tuner
+    # counts L/ε (measured before the fix: 85.8 counted of 120 run, 100 tuning steps)
+    s = {**SETTINGS[name], **({"adapt_steps": 50} if name == "hmc" else {"tune_steps": 100})}
+    _, algorithm = instantiate(name, s)
+    (state, tuned), passes = forward_fde(lambda: jax.jit(algorithm.tune)(jax.random.key(0), counted))
+    assert passes == pytest.approx(float(tuned.grads) + 1)  # + the start state's gradient at w*, the one pass not counted
+    (_, info), passes = forward_fde(lambda: jax.jit(lambda k, s: algorithm.step(k, s, counted, False))(jax.random.key(1), state))
+    assert passes == pytest.approx(float(info.grads))
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "burn_in", "eval_every"),
+    [
+        ("sgld", 107, 10, 10),  # steps − burn_in = 97: 9 windows of 10 run, 7 steps never run
+        ("hmc", 25, 3, 4),  # 22 after burn-in: 5 windows of 4 run, the last 2 steps never run
+    ],
+)
+def test_the_cost_is_what_the_chains_ran(counted, name, steps, burn_in, eval_every):
+    chains = 2
+    s = {**SETTINGS[name], "chains": chains, "steps": steps, "burn_in": burn_in, "eval_every": eval_every}
+    s |= {"adapt_steps": 20} if name == "hmc" else {}
+    spec, algorithm = instantiate(name, s)
+    trace, passes = forward_fde(
+        lambda: run_chains(
+            name,
+            algorithm,
+            spec,
+            counted,
+            jax.random.key(0),
+            chains=chains,
+            steps=steps,
+            burn_in=burn_in,
+            eval_every=eval_every,
+            loss_star=0.0,
+            projection_seed=0,
+        )
+    )
+    draws = (steps - burn_in) // eval_every
+    assert trace.steps_run == burn_in + draws * eval_every < steps
+    assert trace.loss.shape == (chains, draws) and trace.loss_passes == chains * draws
+    cost = trace.cost()
+    start_gradient = 1 if algorithm.tune else 0  # the tuner's start state at w*, shared by the chains: the one pass not counted
+    # every other forward pass is counted: gradients (the tuner's and the steps'), and each draw's L_n pass
+    assert passes == pytest.approx(cost["cost_tuning_fde"] + trace.grads_sampling + trace.loss_passes + start_gradient, rel=1e-5)
+    if name == "sgld":  # one minibatch gradient per step, a second (MALA) at each draw
+        per_grad = s["batch_size"] / N
+        assert cost["cost_burn_in_fde"] == pytest.approx(chains * burn_in * per_grad, rel=1e-5)
+        assert cost["cost_draws_fde"] == pytest.approx(chains * (draws * eval_every + draws) * per_grad, rel=1e-5)
+    else:
+        k = s["num_integration_steps"]
+        assert cost["cost_tuning_fde"] == chains * s["adapt_steps"] * k
+        assert cost["cost_burn_in_fde"] == chains * burn_in * k and cost["cost_draws_fde"] == chains * draws * eval_every * k
+    assert cost["cost_eval_fde"] == pytest.approx(chains * draws * LOSS_PASS_FDE)
+    for unit in ("fde", "seconds"):
+        part = {p: cost[f"cost_{p}_{unit}"] for p in ("tuning", "burn_in", "draws", "eval", "sampling", "total")}
+        assert part["sampling"] == pytest.approx(part["draws"] + part["eval"])
+        assert part["total"] == pytest.approx(part["tuning"] + part["burn_in"] + part["sampling"])
+        assert all(v >= 0 for v in part.values())
+    # seconds: the compiled loop's, split by phase; tuning without its compilation
+    assert cost["cost_burn_in_seconds"] + cost["cost_sampling_seconds"] == pytest.approx(trace.sampling_seconds)
+    assert cost["cost_burn_in_seconds"] > 0 and cost["cost_draws_seconds"] > 0 and cost["cost_eval_seconds"] > 0
+    assert 0 <= cost["cost_tuning_seconds"] < trace.tuning_seconds or not algorithm.tune
+    share = cost["cost_eval_seconds"] / cost["cost_sampling_seconds"]
+    assert share == pytest.approx(cost["cost_eval_fde"] / cost["cost_sampling_fde"])
+
+
+def test_summary_states_the_cost_by_phase():
+    parts = ("tuning", "burn_in", "draws", "eval")
+    fde = dict(zip(parts, (800.0, 0.0, 1600.0, 33.3)))
+    seconds = dict(zip(parts, (2.0, 0.0, 4.0, 0.1)))
+    attrs = {
+        "settings_json": '{"erm_id": "e", "data_id": "d"}',
+        "versions_json": '{"jax": "0"}',
+        "sampler": "hmc",
+        "run_id": "hmc-0",
+        "status": "ok",
+        "steps_run": 100,
+        **{k: 1.0 for k in "llc llc_se ess ess_tail rhat chains_used chains_diverged L0 mean_loss frac_below_L0 beta nbeta gamma".split()},
+        "d": 5,
+        "n": 10,
+        **{f"cost_{p}_fde": v for p, v in fde.items()},
+        **{f"cost_{p}_seconds": v for p, v in seconds.items()},
+        "cost_total_fde": sum(fde.values()),
+        "cost_total_seconds": sum(seconds.values()),
+        "tuning_seconds": 3.5,
+        "compile_seconds": 1.25,
+        **dict.fromkeys(("wnv_grad_total", "wnv_time_total", "wnv_grad_sampling", "wnv_time_sampling"), 0.5),
+    }
+    text = summary.run_summary(attrs, [])
+    assert "| 800 + 0 + 1600 + 33.3 = 2433 |" in text
+    assert "| 2 + 0 + 4 + 0.1 = 6.1 |" in text
+    assert "| 1.50 / 1.25 |" in text  # compilation, outside the cost
