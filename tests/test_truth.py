@@ -138,11 +138,11 @@ def test_factor_product_puts_every_layer_at_the_rank(bias):
     np.testing.assert_allclose(sv[1], sv[2])
 
 
-def dln_problem(noise, seed=0, n=400):
-    """Data from a rank-2 linear teacher on inputs with unequal scales, and the student's L_n."""
+def dln_problem(noise, seed=0, n=400, rank=2):
+    """Data from a rank-``rank`` linear teacher on inputs with unequal scales, and the student's L_n."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 6)) * np.linspace(0.5, 2.0, 6)
-    teacher = factor_product(rng.normal(size=(6, 7)), SIZES, 2, rng, bias=False)
+    teacher = factor_product(rng.normal(size=(6, 7)), SIZES, rank, rng, bias=False)
     y = x @ linear_product(weight_matrices(teacher, SIZES, False)) + noise * rng.normal(size=(n, 7))
     apply = make_apply(SIZES, "identity", bias=False)
     xj, yj = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
@@ -182,11 +182,67 @@ def test_assess_flags_each_broken_assumption():
         "nonlinear teacher": dict(teacher_rank=-1),
         "unrealisable": dict(teacher_rank=5),
         "rank-deficient": dict(x=np.hstack([x[:, :5], x[:, :1]])),
+        "noisy outputs": dict(noise_var=0.01),
     }
     for words, change in cases.items():
         args = {"weights": mats, "x": x, "activation": "identity", "bias": False, "loss": "mse", "teacher_rank": 2, **change}
         out = assess(**args)
         assert words in out["truth_note"] and np.isnan(out["true_llc"]) and np.isnan(out["true_llc_multiplicity"]), words
+
+
+def test_noisy_outputs_void_the_truth_unless_the_teacher_rank_fills_the_narrowest_width():
+    # The theorem's λ is the LLC at a minimum of L_n on the rank-r stratum. Noise-free, the rank-2
+    # fit is that minimum: a rank-3 fit gains nothing. With noise, rank 3 fits noise and lowers L_n,
+    # so L_n's minimum has a product of rank > 2 and the rank-2 w* is a saddle: no truth there.
+    gains = {}
+    for noise in (0.0, 0.3):
+        x, y, teacher, loss = dln_problem(noise=noise)
+        fits = {r: aligned_dln(loss, SIZES, r, seed=0) for r in (2, 3)}
+        gains[noise] = fits[2].final_loss - fits[3].final_loss
+        noise_var = float(np.var(y - x @ linear_product(weight_matrices(teacher, SIZES, False))))
+        out = assess(weight_matrices(fits[2].w_star, SIZES, False), x, "identity", False, "mse", 2, noise_var=noise_var)
+        assert out["layer_ranks"] == [2, 2, 2] and out["product_rank"] == 2  # on the stratum's ranks either way
+        if noise:
+            assert (
+                out["truth_note"].startswith("noisy outputs (noise variance 0.0892)")
+                and "teacher rank 2 below the narrowest width 4" in out["truth_note"]
+            )
+            assert np.isnan(out["true_llc"]) and np.isnan(out["true_llc_multiplicity"])
+        else:
+            assert noise_var == 0 and out["truth_note"] == "ok" and out["true_llc"] == dln_learning_coefficient(SIZES, 2)[0]
+    assert abs(gains[0.0]) < 1e-6 and gains[0.3] > 1e-3  # about σ² × (the 8 more parameters of rank 3) / n
+    # a teacher of rank 4, the narrowest width: every map the student reaches has rank ≤ 4, the noise only
+    # moves the rank-4 fit among them, and the theorem holds there
+    x, y, teacher, loss = dln_problem(noise=0.3, rank=4)
+    w_star = aligned_dln(loss, SIZES, 4, seed=0).w_star
+    out = assess(weight_matrices(w_star, SIZES, False), x, "identity", False, "mse", 4, noise_var=0.09)
+    assert out["truth_note"] == "ok" and (out["true_llc"], out["true_llc_multiplicity"]) == dln_learning_coefficient(SIZES, 4)
+
+
+def test_the_erm_stage_judges_the_truth_by_the_noise_the_data_hold(tmp_path):
+    from llcbench import files
+    from llcbench.plan import build_plan
+    from llcbench.stages.data import make_data
+    from llcbench.stages.erm import train_erm
+
+    base = {
+        "data": {"n": 128, "in_dim": 4, "out_dim": 3, "teacher": {"depth": 1, "widths": [4], "activation": "identity", "rank": 1}},
+        "model": {"depth": 1, "widths": [2], "activation": "identity", "bias": False},
+        "training": {"method": "aligned"},
+        "run_samplers": ["hmc"],
+    }
+    notes = {}
+    for sd in (0.0, 0.1):
+        plan = build_plan(resolve_experiments({"base": {**base, "data": {**base["data"], "noise_sd": sd}}}))
+        data, erm = tmp_path / f"data{sd}.nc", tmp_path / f"erm{sd}.nc"
+        make_data(next(iter(plan.data.values())), str(data))
+        train_erm(next(iter(plan.erm.values())), str(data), str(erm))
+        a = files.open_dataset(str(erm)).attrs
+        notes[sd] = a["truth_note"]
+        assert np.isnan(a["true_llc"]) if sd else a["true_llc"] == dln_learning_coefficient([4, 2, 3], 1)[0]
+    assert notes[0.0] == "ok" and notes[0.1].startswith(
+        "noisy outputs (noise variance 0.00949) with teacher rank 1 below the narrowest width 2"
+    )
 
 
 def test_teacher_rank_and_aligned_training_are_checked_in_the_config():

@@ -20,6 +20,15 @@ The theorem is the learning coefficient of the true function. It is the LLC at w
 when w* lies in the deepest stratum of the true parameters: every layer of rank
 exactly r (aligned, so the product keeps rank r). A w* whose layers have larger rank
 (extra directions cancelled downstream) sits where the LLC is larger.
+
+Noisy outputs move the minimum of L_n off that stratum when the student can represent
+more than rank r (r below its narrowest width): the least-squares fit of noisy data has
+full rank, and the student fits the noise in the directions beyond r, so L_n's minimum
+has a product of rank above r, and a w* of rank r (the aligned fit) is a saddle whose
+noise-fitting directions lower nβ·L_n by about β·σ²·(dimensions fitted): λ̂ there is
+biased low by design. With r equal to the narrowest width every map the student can
+represent has rank ≤ r, noise only moves the rank-r fit within the rank-r maps, and the
+theorem's λ still holds at it.
 """
 
 from __future__ import annotations
@@ -72,12 +81,16 @@ def numerical_rank(m: np.ndarray, rtol: float = RANK_RTOL) -> int:
     return int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
 
 
-def assess(weights: list[np.ndarray], x: np.ndarray, activation: str, bias: bool, loss: str, teacher_rank: int) -> dict:
+def assess(
+    weights: list[np.ndarray], x: np.ndarray, activation: str, bias: bool, loss: str, teacher_rank: int, noise_var: float = 0.0
+) -> dict:
     """Whether Aoyagi's theorem gives the LLC at w*, and its value.
 
     ``weights``: the student's weight matrices W_l (fan_in, fan_out) at w*; ``x``
     (n, in_dim) the inputs; ``loss``: loss.kind; ``teacher_rank``: rank of the
-    teacher's product (−1 for a nonlinear teacher). Returns the erm.nc attributes
+    teacher's product (−1 for a nonlinear teacher); ``noise_var``: the variance of the
+    output noise the data really hold (data.nc's ``noise_var_realised``; 0 for
+    noise-free outputs). Returns the erm.nc attributes
     ``layer_ranks``, ``product_rank``, ``true_llc`` and ``true_llc_multiplicity``
     (NaN when the theorem does not apply) and ``truth_note`` (``ok`` or the reason)."""
     ranks = [numerical_rank(w) for w in weights]
@@ -98,6 +111,11 @@ def assess(weights: list[np.ndarray], x: np.ndarray, activation: str, bias: bool
         (r < 0, "nonlinear teacher (no rank)"),
         (r > min(widths), f"teacher rank {r} exceeds the narrowest student width {min(widths)} (unrealisable)"),
         (x_rank < x.shape[1], "input covariance is rank-deficient"),
+        (
+            noise_var != 0 and r < min(widths),
+            f"noisy outputs (noise variance {noise_var:.3g}) with teacher rank {r} below the narrowest width {min(widths)}: "
+            f"L_n's minimum fits the noise beyond rank {r}, off the theorem's stratum (λ̂ biased low; use data.noise_sd: 0)",
+        ),
         (
             any(k != r for k in ranks) or out["product_rank"] != r,
             f"w* is not in the deepest stratum: layer ranks {ranks}, product rank {out['product_rank']}, teacher rank {r}",

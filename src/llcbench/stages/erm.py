@@ -77,6 +77,7 @@ def train_erm(settings: dict, data_path: str, out: str) -> None:
         m["bias"],
         settings["loss"]["kind"],
         teacher_rank,
+        noise_var=float(data.attrs["noise_var_realised"]),
     )
     converged = bool(np.isfinite(result.grad_norm) and result.grad_norm <= settings["training"]["grad_tol"])
     variables = {"w_star": (("param",), result.w_star), "train_loss": (("train_step",), result.loss_trace)}
