@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import BETA, GAMMA, IN_DIM, N
-from llcbench import summary
+from llcbench import aggregate, summary
 from llcbench.model import make_apply
 from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
 from llcbench.samplers import instantiate
@@ -144,3 +144,10 @@ def test_summary_states_the_cost_by_phase():
     assert "| 800 + 0 + 1600 + 33.3 = 2433 |" in text
     assert "| 2 + 0 + 4 + 0.1 = 6.1 |" in text
     assert "| 1.50 / 1.25 |" in text  # compilation, outside the cost
+
+
+def test_every_wall_clock_column_is_listed_as_timing():
+    # what differs from run to run (tests/conftest.py drops these before comparing two runs' files)
+    clock = {c for c in aggregate.COLUMNS if c.endswith("_seconds") or c.startswith("wnv_time")}
+    assert clock == set(aggregate.TIMING) and len(clock) == 12
+    assert {"cost_total_fde", "wnv_grad_total", "steps_run"}.isdisjoint(aggregate.TIMING)  # counts: exact, the same every run
