@@ -30,9 +30,14 @@ def flags_run(tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("flags"))
     (wd / PLUGIN).parent.mkdir(parents=True)
     shutil.copy2(ROOT / PLUGIN, wd / PLUGIN)
-    res = snakemake(wd, "--cores", "2", "--configfile", str(CONFIG))
+    # The table and the step-size figure; then the per-run figures of the samplers no other
+    # workflow test runs (the other runs' figures are drawn by the code tiny_run checks).
+    res = snakemake(wd, "results/llc_sweep_results.csv", "results/plots/sgld_step_size.png", "--cores", "2", "--configfile", str(CONFIG))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     table = pd.read_csv(wd / "results/llc_sweep_results.csv")
+    figures = [f"results/runs/{r.run_id}/{r.sampler}_llc_running.png" for r in table[table.experiment == "samplers"].itertuples()]
+    more = snakemake(wd, *figures, "--cores", "2", "--configfile", str(CONFIG))
+    assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
     return wd, table.set_index("experiment"), res
 
 

@@ -1,8 +1,6 @@
-"""The quick preset runs end to end as the README's command gives it, and the README's
-refresh command for its example figures (`readme_images`) copies the quick run's figures:
-one run, `snakemake all readme_images --configfile config/presets/quick.yaml`."""
-
-import re
+"""The quick preset runs as the README's command gives it, up to the LLC table (the per-run
+figures are drawn by the code the tiny run's figure tests check; `readme_images`, which copies
+the first experiment's figures, is tested on the tiny run in test_workflow.py)."""
 
 import pandas as pd
 import yaml
@@ -12,9 +10,9 @@ from conftest import ROOT, copy_workflow, parse_status, snakemake
 QUICK = ROOT / "config/presets/quick.yaml"
 
 
-def test_quick_preset_runs_and_refreshes_the_readme_figures(tmp_path):
+def test_quick_preset_runs_to_its_llc_table(tmp_path):
     wd = copy_workflow(tmp_path)
-    res = snakemake(wd, "all", "readme_images", "--cores", "2", "--configfile", str(QUICK))
+    res = snakemake(wd, "results/llc_sweep_results.csv", "--cores", "2", "--configfile", str(QUICK))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     table = pd.read_csv(wd / "results/llc_sweep_results.csv").set_index("sampler")
     quick = yaml.safe_load(QUICK.read_text())["base"]
@@ -25,12 +23,3 @@ def test_quick_preset_runs_and_refreshes_the_readme_figures(tmp_path):
         parse_status(row.status)  # the documented grammar, whatever flags the short chains raise
         # λ̂ of a local posterior at a minimum lies in (0, d/2]: d/2 for a regular model, less when singular
         assert 0 < row.llc <= row.d / 2, (sampler, row.llc)
-    # the copy had no assets/: everything there is what readme_images wrote, among it the
-    # figure the README embeds, and each is the quick run's own figure, byte for byte
-    written = sorted(p.name for p in (wd / "assets/readme").iterdir())
-    embedded = set(re.findall(r"assets/readme/((?:sgld|hmc|mclmc)_\w+\.png)", (ROOT / "README.md").read_text()))
-    assert embedded and embedded <= set(written), written
-    for name in written:
-        sampler = name.split("_")[0]
-        source = wd / "results/runs" / table.loc[sampler, "run_id"] / name
-        assert (wd / "assets/readme" / name).read_bytes() == source.read_bytes(), name

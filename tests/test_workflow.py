@@ -4,6 +4,7 @@ import itertools
 import json
 from pathlib import Path
 import re
+import shutil
 import subprocess
 import sys
 
@@ -384,6 +385,24 @@ def test_sweep_plots_and_report_build(tiny_run, tmp_path):
     html = (wd / "results/report.html").read_text()
     assert "Experiment a, b" in html and "Experiment b" in html and "Sweep" in html
     assert "hmc_acceptance.png" in html and "llc_sweep_results.csv" in html
+
+
+def test_readme_images_copies_the_first_experiments_figures(tiny_run, tmp_path):
+    """The README's refresh command for its example figures (`readme_images`) copies the
+    figures of the first experiment's runs (the tiny run's experiment a), byte for byte, and
+    among them every figure the README embeds."""
+    wd = tmp_path / "workflow"
+    shutil.copytree(tiny_run[0], wd, symlinks=True, ignore=shutil.ignore_patterns("assets"))
+    res = snakemake(wd, "readme_images", "--cores", "1", "--configfile", str(TINY))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    table = pd.read_csv(wd / "results/llc_sweep_results.csv")
+    first = table[table.experiment == "a"].set_index("sampler")
+    written = sorted(p.name for p in (wd / "assets/readme").iterdir())
+    embedded = set(re.findall(r"assets/readme/((?:sgld|hmc|mclmc)_\w+\.png)", (ROOT / "README.md").read_text()))
+    assert embedded and embedded <= set(written), written
+    for name in written:
+        source = wd / "results/runs" / first.loc[name.split("_")[0], "run_id"] / name
+        assert (wd / "assets/readme" / name).read_bytes() == source.read_bytes(), name
 
 
 def test_rerun_with_nothing_changed_does_nothing(tiny_run):
