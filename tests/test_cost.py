@@ -91,7 +91,8 @@ def test_the_cost_is_what_the_chains_ran(counted, name, steps, burn_in, eval_eve
     )
     draws = (steps - burn_in) // eval_every
     assert trace.steps_run == burn_in + draws * eval_every < steps
-    assert trace.loss.shape == (chains, draws) and trace.loss_passes == chains * draws
+    # HMC reads each draw's L_n from its state's log density; SGLD makes a full-data pass
+    assert trace.loss.shape == (chains, draws) and trace.loss_passes == (0 if name == "hmc" else chains * draws)
     cost = trace.cost()
     start_gradient = 1 if algorithm.tune else 0  # the tuner's start state at w*, shared by the chains: the one pass not counted
     # every other forward pass is counted: gradients (the tuner's and the steps'), and each draw's L_n pass
@@ -104,7 +105,7 @@ def test_the_cost_is_what_the_chains_ran(counted, name, steps, burn_in, eval_eve
         k = s["num_integration_steps"]
         assert cost["cost_tuning_fde"] == chains * s["adapt_steps"] * k
         assert cost["cost_burn_in_fde"] == chains * burn_in * k and cost["cost_draws_fde"] == chains * draws * eval_every * k
-    assert cost["cost_eval_fde"] == pytest.approx(chains * draws * LOSS_PASS_FDE)
+    assert cost["cost_eval_fde"] == pytest.approx(trace.loss_passes * LOSS_PASS_FDE)
     for unit in ("fde", "seconds"):
         part = {p: cost[f"cost_{p}_{unit}"] for p in ("tuning", "burn_in", "draws", "eval", "sampling", "total")}
         assert part["sampling"] == pytest.approx(part["draws"] + part["eval"])
@@ -112,10 +113,23 @@ def test_the_cost_is_what_the_chains_ran(counted, name, steps, burn_in, eval_eve
         assert all(v >= 0 for v in part.values())
     # seconds: the compiled loop's, split by phase; tuning without its compilation
     assert cost["cost_burn_in_seconds"] + cost["cost_sampling_seconds"] == pytest.approx(trace.sampling_seconds)
-    assert cost["cost_burn_in_seconds"] > 0 and cost["cost_draws_seconds"] > 0 and cost["cost_eval_seconds"] > 0
+    assert cost["cost_burn_in_seconds"] > 0 and cost["cost_draws_seconds"] > 0
+    assert (cost["cost_eval_seconds"] > 0) == (trace.loss_passes > 0)
     assert 0 <= cost["cost_tuning_seconds"] < trace.tuning_seconds or not algorithm.tune
     share = cost["cost_eval_seconds"] / cost["cost_sampling_seconds"]
     assert share == pytest.approx(cost["cost_eval_fde"] / cost["cost_sampling_fde"])
+
+
+def test_hmc_reads_l_n_from_its_state_as_a_forward_pass_computes_it(counted):
+    # log π = −nβ·L_n + log prior at the position, computed by the leapfrog's own full-data pass
+    _, algorithm = instantiate("hmc", SETTINGS["hmc"])
+    state = algorithm.init(jax.random.key(0), counted)
+    for i in range(5):  # away from w*, where the prior term is not 0
+        state, _ = jax.jit(lambda k, s: algorithm.step(k, s, counted, False))(jax.random.key(i), state)
+    (from_state, forward), passes = forward_fde(lambda: (algorithm.loss(state, counted), counted.loss(state.position)))
+    assert passes == 1  # the forward pass alone
+    assert float(jnp.sum((state.position - counted.w_star) ** 2)) > 0
+    assert counted.nbeta * float(from_state) == pytest.approx(counted.nbeta * float(forward), abs=1e-5)
 
 
 def test_summary_states_the_cost_by_phase():

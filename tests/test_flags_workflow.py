@@ -115,14 +115,15 @@ def documented_cost(row, trace) -> dict[str, float]:
     the counts of README "Cost": a minibatch gradient of b rows counts b/n, SGLD spends a second
     one at each draw (MALA check), an SGHMC step num_integration_steps of them, an HMC step its
     leapfrog steps, an adjusted MCLMC transition 2⌈L/ε⌉, each draw's full-data L_n pass
-    LOSS_PASS_FDE; the steps run are burn_in + draws·eval_every."""
+    LOSS_PASS_FDE (none for HMC); the steps run are burn_in + draws·eval_every."""
     s = json.loads(trace.attrs["settings_json"])["sampler_settings"]
     draws = (s["steps"] - s["burn_in"]) // s["eval_every"]
     burn, steps = s["burn_in"], draws * s["eval_every"]  # the steps of the burn-in and of the draw windows
     assert trace.attrs["steps_run"] == burn + steps
     chains = s["chains"]
     b = s.get("batch_size", 0) / row.n
-    cost = {"tuning": 0.0, "eval": chains * draws * LOSS_PASS_FDE}
+    passes = 0 if row.sampler == "hmc" else chains * draws  # HMC reads L_n from its state's log density
+    cost = {"tuning": 0.0, "eval": passes * LOSS_PASS_FDE}
     match row.sampler:
         case "sgld":
             per_step = b

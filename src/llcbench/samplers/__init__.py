@@ -16,6 +16,9 @@ A sampler is one module (``llcbench/samplers/<name>.py``, or any module named by
     draw, where statistics declared ``at="draw"`` are computed (elsewhere they may be NaN);
   - ``tune(key, posterior) -> (state, Tuned)`` (or None): tuning from w*, returning the tuned
     state (its parameters inside it) and what was tuned and spent.
+  - ``loss(state, posterior) -> L_n`` (or None): the full-data L_n at ``state.position`` from
+    what the state already holds (HMC: its log density), so the driver's draws need no
+    forward pass of their own (and cost none); None: the driver evaluates L_n itself.
 
 The posterior (``llcbench.posterior.LocalPosterior``) is a pytree argument of every
 function, never captured, so compiled loops are shared across data sets. The driver
@@ -49,6 +52,7 @@ class Algorithm(NamedTuple):
     init: Callable
     step: Callable
     tune: Callable | None = None
+    loss: Callable | None = None
 
 
 def module_file(name: str, module: str | None = None) -> Path:

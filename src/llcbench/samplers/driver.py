@@ -9,9 +9,10 @@ the log through a ``jax.debug.callback`` fired about twenty times per run.
 
 Cost: every step's ``info.grads`` (the sampler's own count) is summed over the steps
 run, burn-in and draw windows apart; the tuner reports its own; each draw's full-data
-L_n pass costs ``LOSS_PASS_FDE`` gradients per chain. Tuning, burn-in and the draw
-windows are timed apart (three compiled programs, compilation timed apart too);
-``Trace.cost`` is the breakdown every run records (README, "Cost").
+L_n pass costs ``LOSS_PASS_FDE`` gradients per chain (none for a sampler whose ``loss``
+reads L_n from its state). Tuning, burn-in and the draw windows are timed apart (three
+compiled programs, compilation timed apart too); ``Trace.cost`` is the breakdown every
+run records (README, "Cost").
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Trace(NamedTuple):
     failure: str = ""  # why no draws were made ("tuning_failed: …"), else ""
     steps_run: int = 0  # steps each chain ran: burn_in + draws × eval_every (≤ the setting ``steps``)
     grads_burn_in: float = 0.0  # of grads_sampling, the burn-in steps'
-    loss_passes: int = 0  # full-data L_n passes, all chains: chains × draws
+    loss_passes: int = 0  # full-data L_n passes, all chains: chains × draws (0 when the sampler's ``loss`` reads L_n from its state)
     tuning_run_seconds: float = 0.0  # the compiled tuner's run, compilation excluded
     burn_in_seconds: float = 0.0  # of sampling_seconds, the compiled burn-in's
 
@@ -268,7 +269,11 @@ def run_chains(
             chain_carry, stats = window(chain_carry, burn_in + i * eval_every, key)
             states, alive, _, _ = chain_carry
             w = states.position
-            loss = jnp.where(alive, jax.vmap(posterior.loss)(w), jnp.nan)  # LOSS_PASS_FDE per chain
+            if algorithm.loss is None:  # a full-data pass, LOSS_PASS_FDE per chain
+                loss = jax.vmap(posterior.loss)(w)
+            else:  # from what the state holds: no pass
+                loss = jax.vmap(lambda s: algorithm.loss(s, posterior))(states)
+            loss = jnp.where(alive, loss, jnp.nan)
             loss_sum = loss_sum + jnp.where(alive, loss, 0.0)
             maybe_report(burn_in + i, loss_sum, i + 1, alive)
             return (chain_carry, loss_sum), (loss, jnp.sum((w - posterior.w_star)[:, None, :] * proj, axis=-1), stats)
@@ -317,7 +322,7 @@ def run_chains(
         sampling_seconds=t4 - t2,
         steps_run=steps_run,
         grads_burn_in=grads_burn_in,
-        loss_passes=chains * draws,
+        loss_passes=chains * draws if algorithm.loss is None else 0,
         tuning_run_seconds=tuning_run_seconds,
         burn_in_seconds=t3 - t2,
     )

@@ -69,4 +69,9 @@ def build(*, adapt_steps: int, num_integration_steps: int, initial_step_size: fl
         grads = jnp.asarray(num_integration_steps, chain.step_size.dtype)
         return chain._replace(state=state), HMCStepInfo(info.acceptance_rate, info.is_divergent, chain.step_size, grads)
 
-    return Algorithm(init, step, tune)
+    def loss(chain: HMCChain, posterior):
+        """L_n at the chain's position from the log density its state carries,
+        log π = −nβ·L_n + log prior (computed there by the same full-data pass): no second pass."""
+        return (posterior.log_prior(chain.position) - chain.state.logdensity) / posterior.nbeta
+
+    return Algorithm(init, step, tune, loss)
