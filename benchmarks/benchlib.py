@@ -8,6 +8,7 @@ Snakemake's per-job ``results/benchmarks/<rule>/`` tables)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -157,7 +158,7 @@ def step_grads(name: str, algorithm, posterior, key, chains: int, eval_every: in
     return ((eval_every - 1) * grads(False) + grads(True)) / eval_every
 
 
-def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed: int = 0, steps_for=None):
+def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed: int = 0, steps_for=None, default_threefry=False):
     """``(run, info)`` for sampler ``name`` with its settings block ``settings``.
     ``run()`` runs ``driver.run_chains`` once (tuning, then the chain loop with
     burn-in 0, always from the same key, so every run does the same work) and
@@ -168,8 +169,9 @@ def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed:
     included, as the sample stage counts them), tuning seconds (the first run's,
     compilation included) and the least chain-loop compile seconds.
     ``steps_for(grads_per_step)``, when given, sets the chain length from the FDE
-    gradients of one chain's step (``step_grads``). Raises ``DegenerateTuning``
-    when tuning fails."""
+    gradients of one chain's step (``step_grads``). ``default_threefry``: run the
+    chains under JAX's default (partitionable) threefry layout instead of the one
+    ``run_chains`` sets (a baseline). Raises ``DegenerateTuning`` when tuning fails."""
     import jax
 
     from llcbench.plan import draw_count
@@ -195,21 +197,24 @@ def sampler_run(name: str, settings: dict, posterior, *, loss_star: float, seed:
         "runs": 0,
     }
 
+    chain_loop = run_chains.__wrapped__ if default_threefry else run_chains
+
     def run() -> float:
         jax.config.update("jax_enable_x64", dtype == "float64")
-        trace = run_chains(
-            name,
-            algorithm,
-            spec,
-            posterior,
-            key,
-            chains=chains,
-            steps=steps,
-            burn_in=0,
-            eval_every=eval_every,
-            loss_star=loss_star,
-            projection_seed=seed,
-        )
+        with jax.threefry_partitionable(True) if default_threefry else contextlib.nullcontext():
+            trace = chain_loop(
+                name,
+                algorithm,
+                spec,
+                posterior,
+                key,
+                chains=chains,
+                steps=steps,
+                burn_in=0,
+                eval_every=eval_every,
+                loss_star=loss_star,
+                projection_seed=seed,
+            )
         if trace.failure:
             raise DegenerateTuning(f"{name}: {trace.failure}", trace.failure.removeprefix("tuning_failed: "))
         if not info["runs"]:

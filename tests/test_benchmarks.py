@@ -19,6 +19,7 @@ import yaml
 from conftest import ROOT, job_counts
 
 NAIVE, NAIVE_ONE = "baseline: naive loop, chains vmapped", "baseline: naive loop, one chain at a time"
+DEFAULT_RNG = "baseline: our SGLD, JAX's default threefry layout"
 PLAIN, FULL = "baseline: plain BlackJAX SGLD, lax.scan", "reference: bare full-batch gradient, lax.scan"
 DEFAULTS = yaml.safe_load((ROOT / "config/config.yaml").read_text())["base"]["samplers"]  # what the benchmarks start from
 
@@ -47,13 +48,13 @@ def sgld_grads(chains: int, steps: int, n: int) -> float:
 def test_throughput(tmp_path):
     result, stdout = bench("throughput", tmp_path)
     p, rows = result["problem"], {r["label"]: r for r in result["rows"]}
-    assert set(rows) == {"sgld", "hmc", NAIVE, NAIVE_ONE, PLAIN, FULL}  # --tiny: SGLD, HMC and every baseline
+    assert set(rows) == {"sgld", "hmc", NAIVE, NAIVE_ONE, PLAIN, FULL, DEFAULT_RNG}  # --tiny: SGLD, HMC and every baseline
     # the problem: d counts weights and biases; FLOPs of a row's gradient = 3 × the forward matmuls (README)
     sizes, n = p["layer_sizes"], p["n"]
     assert p["d"] == weights(sizes) + sum(sizes[1:]) and p["flops_per_row_grad"] == 3 * 2 * weights(sizes)
     assert (n, p["chains"], p["batch_size"]) == (512, DEFAULTS["sgld"]["chains"], DEFAULTS["sgld"]["batch_size"])
     # the work each row counts, from the chains and steps it reports
-    for label in ("sgld", NAIVE, NAIVE_ONE):  # the sampler's own count, and the baselines' sums of its steps' counts
+    for label in ("sgld", DEFAULT_RNG, NAIVE, NAIVE_ONE):  # the sampler's own count, and the baselines' sums of its steps' counts
         r = rows[label]
         assert r["chains"] == p["chains"] and r["grads_fde"] == pytest.approx(sgld_grads(r["chains"], r["steps"], n)), label
     assert rows["sgld"]["draws"] == rows["sgld"]["steps"] // DEFAULTS["sgld"]["eval_every"]
@@ -72,6 +73,7 @@ def test_throughput(tmp_path):
     assert s["speedup_vs_naive"] == pytest.approx(rate["sgld"] / rate[NAIVE])
     assert s["speedup_vs_naive_one_chain_at_a_time"] == pytest.approx(rate["sgld"] / rate[NAIVE_ONE])
     assert s["speedup_vs_plain_blackjax"] == pytest.approx(rate["sgld"] / rate[PLAIN])
+    assert s["speedup_vs_default_threefry_layout"] == pytest.approx(rate["sgld"] / rate[DEFAULT_RNG])
     assert s["full_batch_roofline_fraction"] == pytest.approx(
         rate["hmc"] * n * p["flops_per_row_grad"] / result["roofline_flops"]["float32"]
     )

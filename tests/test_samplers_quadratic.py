@@ -8,6 +8,7 @@ this is d/2 up to the O(γ / nβ) localisation shift.
 """
 
 import jax
+import numpy as np
 import pytest
 
 from llcbench import llc
@@ -117,3 +118,21 @@ def test_sampler_recovers_quadratic_learning_coefficient(quadratic, name):
     assert abs(est.llc - exact) < tol, f"{name}: {est.llc:.3f} ± {est.llc_se:.3f} vs {exact:.3f}"
     # The estimate is informative: its SE is well below the value itself.
     assert est.llc_se < 0.1 * exact
+
+
+def test_chains_draw_from_threefrys_fast_layout(quadratic):
+    """The chain loop runs under threefry's non-partitionable layout (samplers/driver.py,
+    "Random numbers"): its draws are those of the undecorated loop under that layout, and
+    differ from JAX's default layout's (the streams differ; the layout was really switched)."""
+    post, _ = quadratic
+    s = {**SETTINGS["sgld"], "chains": 2, "steps": 200, "burn_in": 0, "eval_every": 10}
+    spec, algorithm = instantiate("sgld", s)
+    args = ("sgld", algorithm, spec, post, jax.random.key(3))
+    kwargs = dict(chains=2, steps=200, burn_in=0, eval_every=10, loss_star=0.0, projection_seed=0)
+    loss = run_chains(*args, **kwargs).loss
+    with jax.threefry_partitionable(False):
+        fast = run_chains.__wrapped__(*args, **kwargs).loss
+    with jax.threefry_partitionable(True):
+        default = run_chains.__wrapped__(*args, **kwargs).loss
+    np.testing.assert_array_equal(loss, fast)
+    assert not np.allclose(loss, default)
