@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from llcbench.aggregate import TIMING  # wall-clock columns and attributes: they differ run to run
 from llcbench.model import make_apply
 from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
 
@@ -202,7 +203,6 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-TIMING = ("sampling_seconds", "compile_seconds", "tuning_seconds", "wnv_time")  # wall-clock figures differ run to run
 VOLATILE = (*TIMING, "created_at")  # ArviZ stamps each group with the time it was written
 
 
