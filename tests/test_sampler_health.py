@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from llcbench import llc
+from llcbench.posterior import EmpiricalLoss, LocalPosterior
 from llcbench.samplers import instantiate, minibatch
 from llcbench.samplers.driver import run_chains
 from llcbench.samplers.sgld import preconditioned_step
@@ -143,6 +144,32 @@ def test_mclmc_counts_reverted_steps_flags_them_and_keeps_them_out_of_energy_sta
     trace, summary, counts = sample(0.05)
     assert counts == {"nan_reverts": 0} and np.all(np.isfinite(trace.stats["energy_change"]))
     assert 0 < summary["energy_change_sq_per_dim_mean"] < 1
+
+
+def test_mclmc_in_float32_tunes_and_samples_a_posterior_far_from_the_origin(quadratic):
+    # The quadratic target moved to w* = w0 + 100: the same Gaussian posterior (variance 2.4e-4 to
+    # 2.6e-4 per coordinate), but there E[w²] ≈ 1e4, whose float32 rounding (~6e-4 per update)
+    # exceeds the variances. BlackJAX's tuner takes the preconditioner as E[x²] − E[x]² of running
+    # averages of its positions: of raw w that is rounding noise (measured: 13 to 17 of the 40
+    # entries ≤ 0, tuning_failed); the module tunes and samples offsets w − w*, where it is not.
+    post, exact = quadratic
+    far = post.w_star + 100.0
+    loss = post.data_loss
+    moved = LocalPosterior(EmpiricalLoss(loss.x, loss.apply(far, loss.x), loss.apply, loss.row_loss), far, post.beta, post.gamma)
+    assert moved.w_star.dtype == loss.x.dtype == jnp.float32
+    xt = np.hstack([np.asarray(loss.x, np.float64), np.ones((post.n, 1))])
+    variance = np.diag(np.linalg.inv(2 * post.nbeta * xt.T @ xt / post.n + post.gamma * np.eye(post.d)))
+    trace = run(moved, "mclmc", steps=2_000)
+    assert trace.failure == ""
+    # each chain's preconditioner comes from ~270 correlated tuning steps: 0.43 to 1.8 times the
+    # exact variances (measured at w0 and w0 + 100, float32 and float64); rounding noise is off by
+    # orders of magnitude, either sign
+    assert np.all(trace.tuned["inv_mass_min"] > variance.min() / 4) and np.all(trace.tuned["inv_mass_max"] < 4 * variance.max())
+    est = llc.estimate(trace.loss, 0.0, moved.nbeta)
+    # as in test_sampler_recovers_quadratic_learning_coefficient: 4 SE plus 3% discretisation bias.
+    # (float32 rounding of the loss at |w| ≈ 100 leaves the tuner a 5× smaller step than float64
+    # does, 0.6 against 3.1: slower mixing, measured 5.05 ± 0.08 against d/2 ≈ 5.00.)
+    assert abs(est.llc - exact) < 4 * est.llc_se + 0.03 * exact, f"{est.llc:.3f} ± {est.llc_se:.3f} vs {exact:.3f}"
 
 
 def test_adam_sgld_records_no_mala_acceptance_and_spends_no_gradient_on_it(quadratic):

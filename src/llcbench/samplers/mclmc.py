@@ -6,6 +6,13 @@ The tuner starts from a small step (``initial_step_size``) and L = √d instead 
 its default step √d/4, from which it can return a zero step or a negative mass
 entry on a trained MLP (docs/measurements.md); such a result fails the run as
 ``tuning_failed``.
+
+The chain runs in offsets u = w − w* from the posterior's centre (``position``
+adds w* back). The tuner estimates each coordinate's variance as E[u²] − E[u]²
+from running averages of its positions; of raw w that difference cancels when
+|w*| is large against the posterior's width (float32: relative error ≈ 6e-8 ×
+w*²/variance per update), of offsets it does not, since E[u] is of the order of
+the width. Nothing else in a step needs float64 (README, "MCLMC in float32").
 """
 
 from __future__ import annotations
@@ -42,12 +49,18 @@ GRADS_PER_STEP = 2  # isokinetic McLachlan integrator
 
 
 class MCLMCChain(NamedTuple):
-    state: IntegratorState
+    state: IntegratorState  # BlackJAX's state in offsets: its position is u = w − w*
     params: MCLMCAdaptationState
+    centre: jax.Array  # w*
 
     @property
     def position(self):
-        return self.state.position
+        return self.centre + self.state.position
+
+
+def offset_logdensity(posterior):
+    """log π(w* + u) as a function of the offset u (what the kernel and the tuner see)."""
+    return lambda u: posterior.logdensity(posterior.w_star + u)
 
 
 class MCLMCStepInfo(NamedTuple):
@@ -64,14 +77,15 @@ def build(*, tune_steps: int, initial_step_size: float, desired_energy_var: floa
     kernel = blackjax.mcmc.mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
 
     def init(key, posterior) -> MCLMCChain:
-        """The state at w* (momentum drawn with ``key``) with the tuner's starting parameters."""
+        """The state at w* (offset 0; momentum drawn with ``key``) with the tuner's starting parameters."""
         dtype = posterior.w_star.dtype
         start = MCLMCAdaptationState(
             L=jnp.sqrt(posterior.d).astype(dtype),
             step_size=jnp.asarray(initial_step_size, dtype),
             inverse_mass_matrix=jnp.ones(posterior.d, dtype),
         )
-        return MCLMCChain(blackjax.mcmc.mclmc.init(posterior.w_star, posterior.logdensity, key), start)
+        state = blackjax.mcmc.mclmc.init(jnp.zeros_like(posterior.w_star), offset_logdensity(posterior), key)
+        return MCLMCChain(state, start, posterior.w_star)
 
     def tune(key, posterior):
         k_init, k_tune = jax.random.split(key)
@@ -81,20 +95,20 @@ def build(*, tune_steps: int, initial_step_size: float, desired_energy_var: floa
             tune_steps,
             start.state,
             k_tune,
-            logdensity_fn=posterior.logdensity,
+            logdensity_fn=offset_logdensity(posterior),
             diagonal_preconditioning=diagonal_preconditioning,
             desired_energy_var=desired_energy_var,
             params=start.params,
         )
         spent = GRADS_PER_STEP * tuning_steps
-        return MCLMCChain(state, params), Tuned(
+        return MCLMCChain(state, params, start.centre), Tuned(
             {"step_size": params.step_size, "L": params.L, "inv_mass": params.inverse_mass_matrix}, spent
         )
 
     def step(key, chain: MCLMCChain, posterior, record: bool):
         del record
         p = chain.params
-        state, info = kernel(key, chain.state, posterior.logdensity, p.inverse_mass_matrix, p.L, p.step_size)
+        state, info = kernel(key, chain.state, offset_logdensity(posterior), p.inverse_mass_matrix, p.L, p.step_size)
         # BlackJAX keeps the previous position on a non-finite step and reports an energy change
         # of 0 there: count such steps and keep their 0 out of the energy statistics
         energy = jnp.where(info.nonans, info.energy_change, jnp.nan)
