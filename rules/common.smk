@@ -90,8 +90,12 @@ def checkpoint_run_figures():
 
 
 def print_summary():
+    """The LLC table and where the results are, after a run that has the sweep CSV (a run asked
+    for other targets only, e.g. one run's llc.nc, may have none)."""
     import pandas as pd
 
+    if not Path(SWEEP_CSV).exists():
+        return
     table = pd.read_csv(SWEEP_CSV)
     cols = ["experiment", "sampler", "llc", "llc_se", "rhat", "ess", "status"]
     print(f"\nLLC estimates ({SWEEP_CSV}):")

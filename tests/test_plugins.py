@@ -180,8 +180,8 @@ def test_example_plugin_runs_beside_sgld(run, tmp_path):
     # its per-step statistic: the mean of h/2·(cos + 1) over whole cycles is h/2 (h = 2e-4)
     assert cyclic.step_size_mean == pytest.approx(1.0e-4, rel=0.05)
     assert math.isnan(sgld.step_size_mean) and math.isnan(cyclic.mala_accept_mean)
-    # one minibatch gradient per step: 600 steps x 2 chains x 64/256
-    assert cyclic.grad_evals_fde == pytest.approx(300, rel=1e-4)
+    # one minibatch gradient per step: 2400 steps x 2 chains x 64/256
+    assert cyclic.grad_evals_fde == pytest.approx(1200, rel=1e-4)
     run_dir = run.wd / "results/runs" / cyclic.run_id
     check_run_figures(run_dir, "cyclic", ["step_size"], tmp_path, ["llc_running", "L_trace", "step_size"])  # as above
     assert "step_size_mean" in (run_dir / "summary.md").read_text()
