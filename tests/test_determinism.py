@@ -2,8 +2,8 @@
 the tiny config, run on one core first with an empty JAX cache (every program compiled and
 written to it), then again in a fresh copy with that cache (every program read from it),
 gives in both runs exactly the files of the session's `tiny_run` (made with --cores 2 and the
-suite's shared cache). Both runs stop at the files compared (llc.nc of each run: data, w*,
-traces and estimates), not at the figures. Its own file, so pytest-xdist can run it beside the
+suite's shared cache). Both runs stop at the files compared (data, w*, each run's trace and
+estimate, the sweep CSV), not at the figures. Its own file, so pytest-xdist can run it beside the
 interruption test."""
 
 import pandas as pd
@@ -25,6 +25,7 @@ def test_cores_and_a_cold_or_warm_cache_never_change_a_result(tiny_run, tmp_path
     table = pd.read_csv(reference / "results/llc_sweep_results.csv")
     targets = [f"results/runs/{run_id}/llc.nc" for run_id in table.loc[table.experiment == "a", "run_id"]]
     assert len(targets) == 3
+    targets.append("results/llc_sweep_results.csv")  # compared too
     cache = tmp_path / "jax_cache"
     runs = []
     for name in ("cold", "warm"):
