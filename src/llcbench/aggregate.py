@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 COST_PARTS = ("tuning", "burn_in", "draws", "eval", "sampling", "total")
 COST_COLUMNS = [f"cost_{part}_fde" for part in COST_PARTS] + [f"cost_{part}_seconds" for part in COST_PARTS]
 WNV_COLUMNS = ["wnv_grad_sampling", "wnv_grad_total", "wnv_time_sampling", "wnv_time_total"]
+# Added to the run attributes (llc.nc) and columns after the first release, in this order.
+LATER_RUN_ATTRS = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note"]
 # Columns every row has, in order; the sampler statistics' columns follow (``stat_columns``),
 # then the sweep's. Columns are appended, never renamed.
 COLUMNS = (
@@ -24,13 +26,13 @@ COLUMNS = (
     "chains draws sampling_seconds grad_evals_fde status chains_used chains_diverged tuning_seconds compile_seconds "
     "grad_evals_tuning_fde grad_evals_sampling_fde erm_grad_norm data_id erm_id wnv_time wnv_grad ess_tail frac_below_L0 "
     "dtype true_llc true_llc_multiplicity rel_error"
-).split() + ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note"]
+).split() + LATER_RUN_ATTRS
 # Columns copied from the attributes of a run's llc.nc.
 RUN_ATTRS = (
     "sampler llc llc_se ess rhat L0 n d beta nbeta gamma sampling_seconds grad_evals_fde status chains_used chains_diverged "
     "tuning_seconds compile_seconds grad_evals_tuning_fde grad_evals_sampling_fde erm_grad_norm wnv_time wnv_grad ess_tail "
     "frac_below_L0 dtype true_llc true_llc_multiplicity rel_error"
-).split() + ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note"]
+).split() + LATER_RUN_ATTRS
 # Columns (and llc.nc / trace.nc attributes) measured by the wall clock: they differ from run to run.
 TIMING = (
     "sampling_seconds",
