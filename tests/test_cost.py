@@ -18,6 +18,7 @@ from llcbench.samplers import instantiate
 from llcbench.samplers.driver import LOSS_PASS_FDE, run_chains
 from test_samplers_quadratic import SETTINGS
 
+FROM_STATE = ("hmc", "mclmc", "adjusted_mclmc")  # README: L_n of each draw from the state's log density, no pass of its own
 ROWS = [0]  # rows of every forward pass since the last reset, over all chains
 
 
@@ -92,7 +93,7 @@ def test_the_cost_is_what_the_chains_ran(counted, name, steps, burn_in, eval_eve
     draws = (steps - burn_in) // eval_every
     assert trace.steps_run == burn_in + draws * eval_every < steps
     # HMC reads each draw's L_n from its state's log density; SGLD makes a full-data pass
-    assert trace.loss.shape == (chains, draws) and trace.loss_passes == (0 if name == "hmc" else chains * draws)
+    assert trace.loss.shape == (chains, draws) and trace.loss_passes == (0 if name in FROM_STATE else chains * draws)
     cost = trace.cost()
     start_gradient = 1 if algorithm.tune else 0  # the tuner's start state at w*, shared by the chains: the one pass not counted
     # every other forward pass is counted: gradients (the tuner's and the steps'), and each draw's L_n pass
@@ -120,10 +121,11 @@ def test_the_cost_is_what_the_chains_ran(counted, name, steps, burn_in, eval_eve
     assert share == pytest.approx(cost["cost_eval_fde"] / cost["cost_sampling_fde"])
 
 
-def test_hmc_reads_l_n_from_its_state_as_a_forward_pass_computes_it(counted):
-    # log π = −nβ·L_n + log prior at the position, computed by the leapfrog's own full-data pass
-    _, algorithm = instantiate("hmc", SETTINGS["hmc"])
-    state = algorithm.init(jax.random.key(0), counted)
+@pytest.mark.parametrize("name", FROM_STATE)
+def test_full_batch_samplers_read_l_n_from_their_state_as_a_forward_pass_computes_it(counted, name):
+    # log π = −nβ·L_n + log prior at the position, computed by the integrator's own full-data pass
+    _, algorithm = instantiate(name, SETTINGS[name])
+    state = algorithm.init(jax.random.key(0), counted)  # the untuned step size
     for i in range(5):  # away from w*, where the prior term is not 0
         state, _ = jax.jit(lambda k, s: algorithm.step(k, s, counted, False))(jax.random.key(i), state)
     (from_state, forward), passes = forward_fde(lambda: (algorithm.loss(state, counted), counted.loss(state.position)))

@@ -140,6 +140,11 @@ class LocalPosterior:
         """Full-batch log π(w) up to a constant."""
         return -self.nbeta * self.loss(w) + self.log_prior(w)
 
+    def loss_from_logdensity(self, w, logdensity):
+        """L_n(w) from ``logdensity`` = log π(w) (as ``logdensity`` computes it), without a
+        forward pass: for samplers whose state carries log π at its position."""
+        return (self.log_prior(w) - logdensity) / self.nbeta
+
     def loglikelihood_row(self, w, row):
         """−β·loss of one sample ``row = (x_i, y_i)``; BlackJAX's minibatch
         gradient estimator multiplies its batch mean by n."""

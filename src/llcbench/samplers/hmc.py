@@ -70,8 +70,8 @@ def build(*, adapt_steps: int, num_integration_steps: int, initial_step_size: fl
         return chain._replace(state=state), HMCStepInfo(info.acceptance_rate, info.is_divergent, chain.step_size, grads)
 
     def loss(chain: HMCChain, posterior):
-        """L_n at the chain's position from the log density its state carries,
-        log π = −nβ·L_n + log prior (computed there by the same full-data pass): no second pass."""
-        return (posterior.log_prior(chain.position) - chain.state.logdensity) / posterior.nbeta
+        """L_n at the chain's position from the log density its state carries (computed there
+        by the leapfrog's own full-data pass): no second pass."""
+        return posterior.loss_from_logdensity(chain.position, chain.state.logdensity)
 
     return Algorithm(init, step, tune, loss)

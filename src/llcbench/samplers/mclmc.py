@@ -120,4 +120,9 @@ def build(*, tune_steps: int, initial_step_size: float, desired_energy_var: floa
             jnp.asarray(GRADS_PER_STEP, p.step_size.dtype),
         )
 
-    return Algorithm(init, step, tune)
+    def loss(chain: MCLMCChain, posterior):
+        """L_n at the chain's position from the log density its state carries (log π(w* + u),
+        computed by the integrator's own full-data pass; a reverted step keeps both): no second pass."""
+        return posterior.loss_from_logdensity(chain.position, chain.state.logdensity)
+
+    return Algorithm(init, step, tune, loss)
