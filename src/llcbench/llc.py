@@ -6,6 +6,24 @@ Burn-in is already excluded from the traces. The standard error is nβ times
 ArviZ's multi-chain MCSE of the mean of L_n (sd / √ESS_mean); ESS is ArviZ's bulk
 ESS and R-hat its rank R-hat. Chains with any non-finite L_n are counted as
 diverged and excluded from everything.
+
+A second standard error, ``bootstrap_se``, comes from a circular block bootstrap of the
+pooled chains (Politis & Romano 1992): each chain is resampled as blocks of ``b``
+consecutive draws with random starts (wrapping around its end), and the SE is the spread
+of the resampled pooled means (1000 resamples, a fixed seed). The block length follows the
+chains' integrated autocorrelation time τ (``integrated_time``: the chains' mean
+autocovariance, summed up to Sokal's self-consistent window M ≥ 5τ): b = ⌈8τ⌉, at least
+⌈n^(1/3)⌉ (the rate of the MSE-optimal block length, a floor against an underestimated τ)
+and at most n/4 (four blocks per chain). Why so long: the bootstrap variance misses the
+correlations across block edges, a relative bias of about −Σ_k 2|k|ρ_k / (b·τ) (≈ −τ/(2b)
+for an AR(1) chain with τ ≫ 1); its noise (relative sd of the variance ≈ √(4b/(3n·chains)))
+averages out over replicates, its bias does not. Blocks centred on their chain's mean lose
+a further b/n of the variance, which is divided back out. Measured on AR(1) chains, 4 × 1000
+draws, 200 repeats each (tests/test_llc.py checks φ = 0.9): mean SE over the true SE 0.996,
+0.972, 0.970, 0.903 at φ = 0, 0.5, 0.9, 0.97 (the last with b capped at n/4), ArviZ's MCSE
+1.008, 1.004, 1.013, 1.107; the bootstrap SE's own spread 4 %, 6 %, 12 %, 14 %.
+Within-chain resampling sees no disagreement between chains: where R-hat is high,
+ArviZ's MCSE (which includes the between-chain variance) is the one to trust.
 """
 
 from __future__ import annotations
@@ -48,6 +66,63 @@ def estimate(loss: np.ndarray, loss_star: float, nbeta: float) -> LLCEstimate:
     ess = float(array_stats.ess(good, method="bulk"))
     rhat = float(array_stats.rhat(good)) if used > 1 else float("nan")
     return LLCEstimate(nbeta * (mean - loss_star), se, ess, rhat, mean, used, int(loss.shape[0]) - used)
+
+
+BOOTSTRAP_DRAWS = 1000  # resamples: Monte Carlo error of the SE ≈ 1/√(2·1000) ≈ 2 %
+BOOTSTRAP_SEED = 0  # fixed: the same trace always gives the same SE
+BLOCK_TAU = 8.0  # block length in integrated autocorrelation times (module doc)
+
+
+def integrated_time(x: np.ndarray, window: float = 5.0) -> float:
+    """Integrated autocorrelation time τ = 1 + 2 Σ_k ρ_k of the finite chains ``x`` (chain,
+    draw): ρ from the chains' mean autocovariance (each chain about its own mean, by FFT),
+    summed up to Sokal's window, the first lag M ≥ ``window`` · τ(M). 1 for i.i.d. draws,
+    below 1 for anticorrelated ones; NaN for a constant trace."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[1]
+    centred = x - x.mean(axis=1, keepdims=True)
+    f = np.fft.rfft(centred, n=2 * n, axis=1)
+    acov = np.fft.irfft(f * np.conj(f), axis=1)[:, :n].mean(axis=0) / n
+    if not acov[0] > 0:
+        return float("nan")
+    tau = 1 + 2 * np.cumsum(acov[1:] / acov[0])  # τ(M), M = 1..n-1
+    ok = np.flatnonzero(np.arange(1, n) >= window * tau)
+    return float(tau[ok[0]] if ok.size else tau[-1]) if n > 1 else 1.0
+
+
+def block_length(n: int, tau: float) -> int:
+    """Block length of the bootstrap for chains of ``n`` draws with integrated time ``tau``:
+    ⌈BLOCK_TAU·τ⌉, at least ⌈n^(1/3)⌉, at most n/4 (module doc)."""
+    floor = int(np.ceil(n ** (1 / 3)))
+    b = int(np.ceil(BLOCK_TAU * tau)) if np.isfinite(tau) else floor
+    return int(max(1, min(max(b, floor), n // 4)))
+
+
+def bootstrap_se(
+    loss: np.ndarray, nbeta: float, block: int | None = None, draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED
+) -> float:
+    """nβ × the circular-block-bootstrap SE of the pooled mean of L_n over the finite chains of
+    ``loss`` (chain, draw): ``draws`` resamples, each chain rebuilt from ⌈n/b⌉ blocks of
+    ``block`` draws (default ``block_length``; the last block cut to fill n) with uniform
+    random starts, wrapping around the chain's end. Vectorised: a block's sum is a
+    difference of the circularly extended chain's cumulative sums. NaN without a finite chain."""
+    good = usable(loss)
+    chains, n = good.shape
+    if chains == 0 or n < 2:
+        return float("nan")
+    b = block_length(n, integrated_time(good)) if block is None else int(block)
+    k = -(-n // b)  # blocks per resampled chain
+    lengths = np.full(k, b)
+    lengths[-1] = n - b * (k - 1)
+    wrapped = np.concatenate([good, good[:, :b]], axis=1)
+    cums = np.concatenate([np.zeros((chains, 1)), np.cumsum(wrapped, axis=1)], axis=1)  # (chain, n + b + 1)
+    starts = np.random.default_rng(seed).integers(0, n, size=(draws, chains, k))
+    rows = np.arange(chains)[None, :, None]
+    sums = cums[rows, starts + lengths] - cums[rows, starts]  # (draws, chain, block)
+    pooled = sums.sum(axis=(1, 2)) / (chains * n)
+    # Blocks are centred on the chain's own mean, which absorbs about b/n of the variance of the
+    # mean (module doc): the bootstrap variance is divided by 1 − b/n, as batch means divide by k − 1.
+    return float(nbeta * pooled.std(ddof=1) / np.sqrt(1 - b / n))
 
 
 def running_llc(loss: np.ndarray, loss_star: float, nbeta: float) -> tuple[np.ndarray, np.ndarray]:
