@@ -26,6 +26,7 @@ include: "rules/checkpoint.smk"
 include: "rules/sample.smk"
 include: "rules/llc.smk"
 include: "rules/aggregate.smk"
+include: "rules/scoreboard.smk"
 include: "rules/trajectory.smk"
 include: "rules/plots.smk"
 
@@ -38,6 +39,8 @@ rule all:
         run_outputs(),
         "results/plots/sweep_llc.png",
         "results/plots/sweep_wnv.png",
+        SCOREBOARD_CSV,
+        SCOREBOARD_PNG,
         step_size_calibrations(),
         trajectory_outputs(),
 

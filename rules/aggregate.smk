@@ -12,7 +12,7 @@ rule aggregate:
     conda:
         "../envs/llcbench.yaml"
     params:
-        experiments={name: {"settings": e["settings"], "runs": e["runs"]} for name, e in PLAN.experiments.items()},
+        experiments={name: {k: e[k] for k in ("settings", "runs", "replicates")} for name, e in PLAN.experiments.items()},
         ids={
             "experiment": {n: {k: e[k] for k in ("data_id", "erm_id", "runs")} for n, e in PLAN.experiments.items()},
             "data": PLAN.data,

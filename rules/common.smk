@@ -5,7 +5,7 @@ from pathlib import Path
 from llcbench.aggregate import stat_columns
 from llcbench.config import ConfigError, check_config, coerce_scalars
 from llcbench.files import check_output_dir
-from llcbench.plan import build_plan, run_sampler_name
+from llcbench.plan import build_plan, experiment_runs, run_sampler_name
 from llcbench.runtime import stop_on_signal
 from llcbench.sources import code_hash
 
@@ -58,7 +58,7 @@ STAT_COLUMNS = stat_columns(entry.spec for entry in SAMPLERS.values())
 def experiment_label(run_id):
     """Report category of a run: the experiment(s) it belongs to (a checkpoint run: the
     experiment(s) whose trajectory it is a point of)."""
-    names = [name for name, e in PLAN.experiments.items() if run_id in e["runs"].values()]
+    names = [name for name, e in PLAN.experiments.items() if run_id in experiment_runs(e)]
     if names:
         return "Experiment " + ", ".join(names)
     names = [n for n, e in PLAN.experiments.items() if any(run_id in p["runs"].values() for p in e.get("trajectory", ()))]

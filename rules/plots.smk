@@ -29,6 +29,7 @@ for _sampler in SAMPLERS:
 rule plot_sweep:
     input:
         csv=SWEEP_CSV,
+        scoreboard=SCOREBOARD_CSV,  # the reference sampler's λ̂ per experiment
     output:
         llc=report("results/plots/sweep_llc.png", caption="../workflow/report/sweep_llc.rst", category="Sweep"),
         wnv=report("results/plots/sweep_wnv.png", caption="../workflow/report/sweep_wnv.rst", category="Sweep"),

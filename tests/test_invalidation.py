@@ -10,7 +10,14 @@ from conftest import TINY, job_counts, job_outputs, snakemake
 from llcbench.config import resolve_experiments
 from llcbench.plan import build_plan
 
-DOWNSTREAM = {"llc": 1, "aggregate": 1, "plot_sweep": 1, "all": 1}  # of one sampler run, less its plotting job
+DOWNSTREAM = {
+    "llc": 1,
+    "aggregate": 1,
+    "scoreboard": 1,
+    "plot_scoreboard": 1,
+    "plot_sweep": 1,
+    "all": 1,
+}  # of one sampler run, less its plotting job
 
 
 def variant(tmp_path, edit) -> tuple[str, dict]:
@@ -64,6 +71,8 @@ def test_changing_the_seed_of_one_experiment_reruns_its_chain_only(tiny_run, tmp
         "plot_run_hmc": 1,
         "plot_run_mclmc": 1,
         "aggregate": 1,
+        "scoreboard": 1,
+        "plot_scoreboard": 1,
         "plot_sweep": 1,
         "all": 1,
     }

@@ -25,6 +25,8 @@ USES = {
     "plot_sweep": {"matplotlib"},
     "plot_step_size": {"matplotlib"},
     "plot_trajectory": {"matplotlib"},
+    "scoreboard": set(),  # pandas only
+    "plot_scoreboard": {"matplotlib"},
 }
 
 

@@ -164,7 +164,16 @@ def test_editing_the_new_module_reruns_exactly_its_jobs(run):
         res = snakemake_in(run.wd, "-n", "--cores", "1", "--configfile", str(CONFIG))
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout + res.stderr
-    assert job_counts(out) == {"sample": 1, "llc": 1, f"plot_run_{NEW}": 1, "aggregate": 1, "plot_sweep": 1, "all": 1}
+    assert job_counts(out) == {
+        "sample": 1,
+        "llc": 1,
+        f"plot_run_{NEW}": 1,
+        "aggregate": 1,
+        "scoreboard": 1,
+        "plot_scoreboard": 1,
+        "plot_sweep": 1,
+        "all": 1,
+    }
     assert job_outputs(out, "sample") == [f"results/runs/{row(run.table, 'accept', NEW).run_id}/trace.nc"]
 
 

@@ -62,6 +62,15 @@ def test_editing_a_sampler_module_after_the_move_reruns_only_its_jobs(moved):
     finally:
         source.write_text(text)
         os.utime(source, (before.st_atime, before.st_mtime))
-    assert job_counts(out) == {"sample": 1, "llc": 1, "plot_run_hmc": 1, "aggregate": 1, "plot_sweep": 1, "all": 1}
+    assert job_counts(out) == {
+        "sample": 1,
+        "llc": 1,
+        "plot_run_hmc": 1,
+        "aggregate": 1,
+        "scoreboard": 1,
+        "plot_scoreboard": 1,
+        "plot_sweep": 1,
+        "all": 1,
+    }
     samples = job_outputs(out, "sample")
     assert len(samples) == 1 and "/hmc-" in samples[0]

@@ -380,6 +380,11 @@ def test_sweep_plots_and_report_build(tiny_run, tmp_path):
         assert [t.get_text() for t in ax.get_xticklabels()] == samplers and len(ax.collections) == len(samplers)
         for sampler, points in zip(samplers, ax.collections):
             np.testing.assert_allclose(np.asarray(points.get_offsets(), float)[:, 1], table.loc[table["sampler"] == sampler, col])
+    # the workflow's λ̂ figure also draws each experiment's reference sampler's λ̂ (the scoreboard's): HMC here
+    board = pd.read_csv(wd / "results/scoreboard.csv")
+    (ax,) = plots.sweep_llc(table, tmp_path / "sweep_llc.png", board).axes
+    (reference,) = [c for c in ax.collections if c.get_label() == "reference λ̂"]
+    np.testing.assert_allclose([seg[0, 1] for seg in reference.get_segments()], table.loc[table["sampler"] == "hmc", "llc"])
     for name in ("sweep_llc", "sweep_wnv"):  # what the workflow wrote is those figures
         assert_drawn_as(wd / f"results/plots/{name}.png", tmp_path / f"{name}.png")
     res = snakemake(wd, "--configfile", str(TINY), "--report", "results/report.html")
@@ -387,6 +392,7 @@ def test_sweep_plots_and_report_build(tiny_run, tmp_path):
     html = (wd / "results/report.html").read_text()
     assert "Experiment a, b" in html and "Experiment b" in html and "Sweep" in html
     assert "hmc_acceptance.png" in html and "llc_sweep_results.csv" in html
+    assert "Scoreboard" in html and "scoreboard.csv" in html and "scoreboard.png" in html
 
 
 def test_readme_images_copies_the_first_experiments_figures(tiny_run, tmp_path):
@@ -426,6 +432,8 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
         "plot_run_hmc": 1,
         "plot_run_mclmc": 1,
         "aggregate": 1,
+        "scoreboard": 1,
+        "plot_scoreboard": 1,
         "plot_sweep": 1,
         "all": 1,
     }

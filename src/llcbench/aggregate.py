@@ -1,11 +1,11 @@
-"""The sweep table: one row per (experiment, sampler), from the llc.nc files."""
+"""The sweep table: one row per (experiment, sampler, replicate), from the llc.nc files."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from llcbench import files
-from llcbench.plan import canonical_json, draw_count
+from llcbench.plan import canonical_json, draw_count, experiment_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,7 +18,7 @@ COST_PARTS = ("tuning", "burn_in", "draws", "eval", "sampling", "total")
 COST_COLUMNS = [f"cost_{part}_fde" for part in COST_PARTS] + [f"cost_{part}_seconds" for part in COST_PARTS]
 WNV_COLUMNS = ["wnv_grad_sampling", "wnv_grad_total", "wnv_time_sampling", "wnv_time_total"]
 # Added to the run attributes (llc.nc) and columns after the first release, in this order.
-LATER_RUN_ATTRS = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note"]
+LATER_RUN_ATTRS = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note", "llc_se_bootstrap", "replicate"]
 # Columns every row has, in order; the sampler statistics' columns follow (``stat_columns``),
 # then the sweep's. Columns are appended, never renamed.
 COLUMNS = (
@@ -87,10 +87,11 @@ def _cell(value):
 
 
 def sweep_table(experiments: dict, llc_paths: dict[str, str], stats: list[str]) -> pd.DataFrame:
-    """``experiments``: name -> {"settings", "runs": {sampler: run_id}} (from the
-    plan); ``llc_paths``: run_id -> path of its llc.nc; ``stats``: ``stat_columns``."""
+    """``experiments``: name -> {"settings", "runs": {sampler: run_id}, "replicates": {sampler: [run_id, ...]}}
+    (from the plan; one row per run, each sampler's replicates in turn); ``llc_paths``: run_id -> path
+    of its llc.nc; ``stats``: ``stat_columns``."""
     rows = [
-        sweep_row(name, e["settings"], run_id, llc_paths[run_id], stats) for name, e in experiments.items() for run_id in e["runs"].values()
+        sweep_row(name, e["settings"], run_id, llc_paths[run_id], stats) for name, e in experiments.items() for run_id in experiment_runs(e)
     ]
     axes = list(dict.fromkeys(a for e in experiments.values() for a in e["settings"].get("sweep_values", {})))
     import pandas as pd

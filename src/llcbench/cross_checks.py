@@ -50,6 +50,11 @@ def cross_checks(where: str, e: dict) -> None:
             )
         if "batch_size" in st and st["batch_size"] > n:
             raise ConfigError(f"{at}.samplers.{s}.batch_size: {st['batch_size']} exceeds data.n = {n}; allowed: 1..{n}")
+    if e["reference"] not in e["samplers"]:
+        raise ConfigError(
+            f"{at}.reference: {e['reference']!r} is not a sampler; allowed: {', '.join(e['samplers'])} "
+            "(a block under samplers; the scoreboard's reference where no analytic λ exists)"
+        )
     _dln_checks(at, e)
     _checkpoint_checks(at, e)
 

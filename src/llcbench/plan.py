@@ -14,6 +14,12 @@ enters the ERM ID (as ``checkpoint_grid``), never the list, so changing the list
 or removes checkpoint and sampler jobs without re-training; with checkpoints off
 (null, the default) the ERM settings, and so every ID, are what they were before
 checkpoints existed.
+
+Replicates: ``replicates: R`` (an experiment's, or ``samplers.<name>.replicates``, which wins)
+plans R end-of-training runs of a sampler on the same data and w*; replicate r > 0 adds
+``"replicate": r`` to the run settings (its own ID, and its own sampler seed in
+``stages.sample``), replicate 0 is the run without replicates, whose ID never changes.
+Checkpoint runs are never replicated.
 """
 
 from __future__ import annotations
@@ -52,18 +58,30 @@ class Plan:
     erm: dict[str, dict] = field(default_factory=dict)  # erm_id -> settings
     runs: dict[str, dict] = field(default_factory=dict)  # run_id -> settings (end-of-training and checkpoint runs)
     checkpoints: dict[str, dict] = field(default_factory=dict)  # checkpoint_id -> {"erm_id", "step"}
-    # name -> {"settings", "data_id", "erm_id", "runs": {sampler: run_id}}, plus "trajectory" (a list of
-    # {"step", "checkpoint_id", "runs"} by step; the final step's checkpoint_id is None: it is w*, its runs the
-    # end-of-training runs) when the experiment sets training.checkpoints
+    # name -> {"settings", "data_id", "erm_id", "runs": {sampler: run_id}, "replicates": {sampler: [run_id, ...]}}
+    # ("runs" holds replicate 0, "replicates" every replicate of each sampler, replicate 0 first), plus
+    # "trajectory" (a list of {"step", "checkpoint_id", "runs"} by step; the final step's checkpoint_id is None:
+    # it is w*, its runs the end-of-training runs) when the experiment sets training.checkpoints
     experiments: dict[str, dict] = field(default_factory=dict)
 
     def end_runs(self) -> list[str]:
-        """The end-of-training runs (at w*) of every experiment, each once, in plan order."""
-        return list(dict.fromkeys(r for e in self.experiments.values() for r in e["runs"].values()))
+        """The end-of-training runs (at w*) of every experiment, every replicate, each once, in plan order."""
+        return list(dict.fromkeys(r for e in self.experiments.values() for r in experiment_runs(e)))
 
     def trajectory_runs(self) -> list[str]:
         """Every run a trajectory uses (checkpoint runs and the final step's end-of-training runs), each once."""
         return list(dict.fromkeys(r for e in self.experiments.values() for p in e.get("trajectory", ()) for r in p["runs"].values()))
+
+
+def experiment_runs(e: dict) -> list[str]:
+    """Every end-of-training run of a planned experiment ``e``: each sampler's replicates in turn."""
+    return [r for sampler, run_id in e["runs"].items() for r in e.get("replicates", {}).get(sampler, [run_id])]
+
+
+def replicate_count(e: dict, sampler: str) -> int:
+    """How many replicates of ``sampler`` a resolved experiment ``e`` asks for: the sampler's own
+    ``replicates``, else the experiment's (default 1)."""
+    return int(e["samplers"][sampler].get("replicates", e.get("replicates", 1)))
 
 
 def draw_count(steps: int, burn_in: int, eval_every: int) -> int:
@@ -110,17 +128,24 @@ def build_plan(experiments: dict[str, dict]) -> Plan:
             "posterior": e["posterior"],
         }
 
-        def add_runs(extra: dict) -> dict[str, str]:
+        def add_runs(extra: dict, replicates: bool = False) -> dict[str, list[str]]:
+            # Replicate r > 0 of a sampler adds "replicate": r to its run settings (a new ID and sampler
+            # seed: stages.sample); replicate 0 is the run as it always was, so `replicates: 1` changes no ID
+            # and a larger R adds runs beside the one that exists. `replicates` itself never enters a run.
             runs = {}
             for sampler in e["run_samplers"]:
-                run = {**base_run, **extra, "sampler": sampler, "sampler_settings": e["samplers"][sampler]}
-                run_id = f"{sampler}-{content_id(run)}"
-                plan.runs[run_id] = run
-                runs[sampler] = run_id
+                settings = {k: v for k, v in e["samplers"][sampler].items() if k != "replicates"}
+                runs[sampler] = []
+                for r in range(replicate_count(e, sampler) if replicates else 1):
+                    run = {**base_run, **extra, "sampler": sampler, "sampler_settings": settings, **({"replicate": r} if r else {})}
+                    run_id = f"{sampler}-{content_id(run)}"
+                    plan.runs[run_id] = run
+                    runs[sampler].append(run_id)
             return runs
 
-        runs = add_runs({})
-        plan.experiments[name] = {"settings": e, "data_id": data_id, "erm_id": erm_id, "runs": runs}
+        replicates = add_runs({}, replicates=True)
+        runs = {sampler: ids[0] for sampler, ids in replicates.items()}
+        plan.experiments[name] = {"settings": e, "data_id": data_id, "erm_id": erm_id, "runs": runs, "replicates": replicates}
         if checkpoints is not None:
             final = e["training"]["steps"]
             trajectory = []
@@ -132,7 +157,11 @@ def build_plan(experiments: dict[str, dict]) -> Plan:
                 checkpoint_id = "c" + content_id(checkpoint)
                 plan.checkpoints[checkpoint_id] = checkpoint
                 trajectory.append(
-                    {"step": step, "checkpoint_id": checkpoint_id, "runs": add_runs({"checkpoint_id": checkpoint_id, "step": step})}
+                    {
+                        "step": step,
+                        "checkpoint_id": checkpoint_id,
+                        "runs": {s: ids[0] for s, ids in add_runs({"checkpoint_id": checkpoint_id, "step": step}).items()},
+                    }
                 )
             if trajectory[-1]["step"] != final:  # the end-of-training estimate is always the trajectory's last point
                 trajectory.append({"step": final, "checkpoint_id": None, "runs": runs})

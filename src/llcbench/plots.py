@@ -38,7 +38,7 @@ def _sweep_axes(table: pd.DataFrame) -> list[str]:
     return list(table.columns[list(table.columns).index("sweep_axis") + 1 :])
 
 
-def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str]) -> None:
+def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str], references: dict | None = None) -> None:
     cats = list(dict.fromkeys(sub[xcol].astype(str)))
     for i, s in enumerate(samplers):
         rows = sub[sub["sampler"] == s]
@@ -47,21 +47,36 @@ def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str]) -> None:
     truths = [(i, lam) for i, c in enumerate(cats) for lam in np.unique(sub.loc[sub[xcol].astype(str) == c, "true_llc"].dropna())]
     for k, (i, lam) in enumerate(truths):  # the analytic λ (deep linear networks) as a dashed bar over its category
         ax.hlines(lam, i - 0.4, i + 0.4, colors="black", linestyles="--", label="analytic λ" if k == 0 else None)
+    refs = [  # the scoreboard's reference sampler's λ̂ (no analytic λ), dotted over its category
+        (i, references[e])
+        for i, c in enumerate(cats)
+        for e in dict.fromkeys(sub.loc[sub[xcol].astype(str) == c, "experiment"])
+        if e in references
+    ]
+    if refs:
+        i = np.array([i for i, _ in refs])
+        ax.hlines([lam for _, (_, lam) in refs], i - 0.4, i + 0.4, colors="grey", linestyles=":", label="reference λ̂")
     ax.set_xticks(np.arange(len(cats)), cats, rotation=30, ha="right")
     ax.set_xlabel(xcol)
     ax.set_ylabel(r"$\hat\lambda$ ± SE")
     ax.grid(alpha=0.3)
 
 
-def sweep_llc(table: pd.DataFrame, path) -> plt.Figure:
+def sweep_llc(table: pd.DataFrame, path, scoreboard: pd.DataFrame | None = None) -> plt.Figure:
     """λ̂ ± SE per sampler: one panel per swept setting (one-at-a-time panels include
-    the base point; seeds are separate points), or per experiment without a sweep."""
+    the base point; seeds are separate points), or per experiment without a sweep. With the
+    ``scoreboard``, each experiment's reference sampler's λ̂ (where no analytic λ exists) is a
+    dotted bar."""
+    references = {}
+    if scoreboard is not None:
+        own = scoreboard[(scoreboard["reference"] == scoreboard["sampler"]) & np.isfinite(scoreboard["reference_llc"].astype(float))]
+        references = {e: (s, lam) for e, s, lam in zip(own["experiment"], own["sampler"], own["reference_llc"])}
     samplers = list(dict.fromkeys(table["sampler"]))
     axes = _sweep_axes(table)
     panels = [(a, table[table["sweep_axis"].isin([a, "base", "grid"])]) for a in axes] or [("experiment", table)]
     fig, axs = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 1.5, 4.2), squeeze=False, layout="constrained")
     for ax, (col, sub) in zip(axs[0], panels):
-        _llc_panel(ax, sub, col, samplers)
+        _llc_panel(ax, sub, col, samplers, references)
     axs[0][0].legend()
     fig.suptitle("LLC estimates across the sweep (error bars: MCSE)", fontsize=10)
     return save_png(fig, path)
@@ -84,6 +99,44 @@ def sweep_wnv(table: pd.DataFrame, path) -> plt.Figure:
         ax.set_ylabel(f"{col} ({unit})")
         ax.grid(alpha=0.3)
     fig.suptitle("Work-normalised variance Var(λ̂) × work (lower is better)", fontsize=10)
+    return save_png(fig, path)
+
+
+def scoreboard(table: pd.DataFrame, path) -> plt.Figure:
+    """The scoreboard (``llcbench.scoreboard``): per experiment and sampler, the relative error
+    against the reference ± 2 SE (left) and the total WNV in full-data gradients (right); filled
+    markers are the ranked samplers (status ok, |z| < 2), with their rank; hollow ones are not."""
+    samplers = list(dict.fromkeys(table["sampler"]))
+    experiments = list(dict.fromkeys(table["experiment"].astype(str)))
+    fig, axs = plt.subplots(1, 2, figsize=(max(9.0, 1.2 * len(experiments) + 6), 4.4), layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, s in enumerate(samplers):
+        rows = table[table["sampler"] == s]
+        x = np.array([experiments.index(str(e)) for e in rows["experiment"]]) + (i - (len(samplers) - 1) / 2) * 0.12
+        ranked = rows["rank"].notna().to_numpy()
+        c = colors[i % len(colors)]
+        rel, err = 100 * rows["rel_error"], 200 * rows["bias_se"] / rows["reference_llc"].abs()
+        axs[0].errorbar(x, rel, yerr=err, fmt="none", ecolor=c, capsize=3, alpha=0.8)
+        for ax, y in ((axs[0], rel), (axs[1], rows["wnv_grad_total"])):
+            ax.scatter(x[ranked], y[ranked], color=c, label=s if ax is axs[0] else None, zorder=3)
+            ax.scatter(x[~ranked], y[~ranked], facecolors="none", edgecolors=c, zorder=3)
+        for xi, yi, r in zip(x[ranked], rows["wnv_grad_total"][ranked], rows["rank"][ranked]):
+            axs[1].annotate(f"{r:.0f}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    refs = table.drop_duplicates("experiment").set_index("experiment")["reference"]
+    labels = [f"{e}\n(vs {refs.get(e, '?')})" for e in experiments]
+    axs[0].axhline(0, color="black", lw=0.8)
+    axs[0].set_ylabel("(λ̂ − reference) / reference, % (± 2 SE)")
+    if not np.isfinite(table["rel_error"].astype(float)).any():
+        axs[0].text(0.5, 0.5, "no usable reference (see the CSV's note)", ha="center", transform=axs[0].transAxes)
+    wnv = table["wnv_grad_total"].astype(float)
+    if (np.isfinite(wnv) & (wnv > 0)).any():
+        axs[1].set_yscale("log")
+    axs[1].set_ylabel("wnv_grad_total (λ² · full-data gradients)")
+    for ax in axs:
+        ax.set_xticks(np.arange(len(experiments)), labels, rotation=30, ha="right", fontsize=8)
+        ax.grid(alpha=0.3)
+    axs[0].legend(fontsize=8)
+    fig.suptitle("Scoreboard: bias against the reference and total WNV (filled: ranked, status ok and |z| < 2)", fontsize=10)
     return save_png(fig, path)
 
 

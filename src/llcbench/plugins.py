@@ -60,14 +60,18 @@ def validate_plugin(at: str, block: dict, schema: dict, entry: SamplerEntry) -> 
         "type": "object",
         "additionalProperties": False,
         # properties first: the validator fills the module's defaults in before `required` is checked
-        "properties": {**{k: {} for k in samplers.CHAIN_SETTINGS}, **entry.spec.settings_schema, "module": {"type": "string"}},
+        "properties": {
+            **{k: {} for k in samplers.CHAIN_SETTINGS + samplers.PLAN_KEYS},
+            **entry.spec.settings_schema,
+            "module": {"type": "string"},
+        },
         "allOf": [{"$ref": "#/$defs/chain_settings"}],
         "required": list(samplers.CHAIN_SETTINGS),
     }
     block = copy.deepcopy(block)
     check(block_schema, block, at)
     params = build_parameters(entry.file)
-    own = sorted(k for k in block if k not in samplers.CHAIN_SETTINGS + samplers.PLUGIN_KEYS)
+    own = sorted(k for k in block if k not in samplers.CHAIN_SETTINGS + samplers.PLUGIN_KEYS + samplers.PLAN_KEYS)
     if params is not None and sorted(params) != own:
         raise _plugin_error(f"{at}.module", f"build() of {entry.module!r} takes {sorted(params)} but its settings are {own}")
     block["source_sha256"] = hashlib.sha256(entry.file.read_bytes()).hexdigest()

@@ -9,5 +9,5 @@ import pandas as pd
 from llcbench import plots
 
 table = pd.read_csv(snakemake.input.csv)
-plots.sweep_llc(table, snakemake.output.llc)
+plots.sweep_llc(table, snakemake.output.llc, pd.read_csv(snakemake.input.scoreboard))
 plots.sweep_wnv(table, snakemake.output.wnv)

@@ -35,6 +35,7 @@ from typing import Any, Callable, NamedTuple
 
 CHAIN_SETTINGS = ("chains", "steps", "burn_in", "eval_every", "dtype")  # read by the driver, not passed to build
 PLUGIN_KEYS = ("module", "source_sha256")  # where a plug-in lives and its source hash (part of its run ID)
+PLAN_KEYS = ("replicates",)  # read by the plan (llcbench.plan), never part of a run's sampler settings
 
 
 class Tuned(NamedTuple):
@@ -90,4 +91,4 @@ def load(name: str, module: str | None = None):
 def instantiate(name: str, settings: dict):
     """``(SPEC, build(**settings))`` of sampler ``name``, the chain and plug-in keys left out of ``settings``."""
     mod = load(name, settings.get("module"))
-    return mod.SPEC, mod.build(**{k: v for k, v in settings.items() if k not in CHAIN_SETTINGS + PLUGIN_KEYS})
+    return mod.SPEC, mod.build(**{k: v for k, v in settings.items() if k not in CHAIN_SETTINGS + PLUGIN_KEYS + PLAN_KEYS})

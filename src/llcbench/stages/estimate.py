@@ -26,6 +26,8 @@ def estimate_llc(trace_path: str, out: str, summary_out: str, health: dict) -> N
     acf = diagnostics.autocorrelation(loss)
     stats = diagnostics.sampler_summary(dt["sample_stats"].to_dataset(), dt["tuning"].to_dataset(), eval_every)
     extra = {
+        "llc_se_bootstrap": llc.bootstrap_se(loss, a["nbeta"]),
+        "replicate": int(files.settings_of(dt).get("replicate", 0)),  # plan.build_plan: 0 unless replicates > 1
         "ess_tail": diagnostics.tail_ess(loss),
         "frac_below_L0": diagnostics.fraction_below(loss, a["L0"]),
         **stats,

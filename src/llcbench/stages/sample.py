@@ -103,6 +103,16 @@ def trace_tree(trace: Trace, stats: dict, *, burn_in: int, eval_every: int) -> x
     return dt
 
 
+def sampler_key(settings: dict) -> jax.Array:
+    """The random key of a run's sampler: stream 2 of the experiment's seed (data use 0, ERM 1);
+    replicate r > 0 (``llcbench.plan``) draws from stream 3, folded with r, so every replicate
+    has its own stream and replicate 0 is the run without replicates."""
+    root = jax.random.key(settings["seed"])
+    if settings.get("replicate"):
+        return jax.random.fold_in(jax.random.fold_in(root, 3), settings["replicate"])
+    return jax.random.fold_in(root, 2)
+
+
 def run_sampler(settings: dict, run_id: str, data_path: str, centre_path: str, out: str) -> None:
     """Tune and run one sampler around the centre in ``centre_path`` (w* of an ``erm.nc``, or
     w at a training step, ``checkpoint.nc``) -> ``trace.nc`` (ArviZ DataTree: posterior L_n
@@ -111,7 +121,7 @@ def run_sampler(settings: dict, run_id: str, data_path: str, centre_path: str, o
     jax.config.update("jax_enable_x64", s["dtype"] == "float64")
     data, erm = files.open_dataset(data_path), files.open_dataset(centre_path, drop_variables=["snapshot_w"])
     post = build_posterior(settings, data, erm, s["dtype"])
-    key = jax.random.fold_in(jax.random.key(settings["seed"]), 2)
+    key = sampler_key(settings)
     spec, algorithm = samplers.instantiate(name, s)
     at = f" at training step {erm.attrs['step']} (not a minimum)" if "w" in erm else ""
     log.info(
