@@ -8,8 +8,9 @@ PROBLEM.npz holds the data ``x`` (n, in_dim), ``y`` (n, out_dim) and ``w_star`` 
 float32, the MLP's ``layer_sizes``, and ``settings``, a JSON string: activation, bias,
 loss, n_beta, lr, gamma, chains, steps, batch_size, threads. The worker rebuilds the
 MLP in PyTorch with the weights of the flat w* (``layers``: the layout of
-``llcbench.model``), prints one JSON line ``{"ready": true, "loss_star": L_n(w*)}``
-(L_n computed by torch over all n rows, for the caller to compare with its own), runs
+``llcbench.model``), prints one JSON line ``{"ready": true, "loss_star": L_n(w*), "pred":
+f(x; w*)}`` (torch's L_n over all n rows and its predictions, for the caller to compare
+with its own), runs
 one short untimed warm-up chain, then answers each stdin line ``run SEED`` with one JSON
 line: a ``devinterp.slt.llc.llc`` call (``sample`` + ``compute_llc``, chains one after
 another, as devinterp runs them) from ``init_seed = SEED``. ``quit`` ends it.
@@ -95,7 +96,8 @@ def main() -> None:
         return torch.sum(torch.square(y[idx] - model(x[idx])), dim=-1, keepdim=True)
 
     with torch.no_grad():
-        loss_star = float(torch.mean(torch.sum(torch.square(y - model(x)), dim=-1)))
+        pred = model(x)
+        loss_star = float(torch.mean(torch.sum(torch.square(y - pred), dim=-1)))
 
     chain_seconds: list[float] = []
     inner = sampling.sample_single_chain
@@ -153,7 +155,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run(10**6, 1, min(50, s["steps"]), tmp)  # warm-up, untimed: torch's and devinterp's first-call costs
         print(
-            json.dumps({"ready": True, "loss_star": loss_star, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True
+            json.dumps(
+                {
+                    "ready": True,
+                    "loss_star": loss_star,
+                    "pred": pred.numpy().ravel().tolist(),
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                }
+            ),
+            flush=True,
         )
         for line in sys.stdin:
             cmd = line.split()
