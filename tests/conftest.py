@@ -3,12 +3,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -29,6 +32,9 @@ WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "slurm
 # One JAX compilation cache for every workflow run of the suite (and of later runs of it): a
 # compiled program depends on the shapes, code and XLA flags only, never on the workflow copy.
 SHARED_COMPILE_CACHE = Path(tempfile.gettempdir()) / f"llcbench-test-jax-cache-{os.getuid()}"
+# The tests' own processes use it too (before their first compilation), as every job does (runtime.setup_job).
+jax.config.update("jax_compilation_cache_dir", str(SHARED_COMPILE_CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def with_shared_compile_cache(args) -> list[str]:
@@ -145,27 +151,91 @@ def _shared_root(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A copy of the workflow with the tiny config run to completion in it:
-    experiments ``a`` and ``b`` differ only in the SGLD step size. Built once per test
-    session (the first worker to need it builds it under a lock); each worker gets its
-    own copy (files, results and Snakemake's metadata, modification times kept), since
-    tests edit files in it. Returns (folder, the run's CompletedProcess)."""
+BUILDS: list[subprocess.Popen] = []  # this process's tiny-run builds (snakemake, in a process group with its jobs)
+
+
+def built_tiny_run(tmp_path_factory) -> Path:
+    """The folder of the session's finished tiny run (never edited: tests copy it), built by
+    the first caller of any worker under a lock; later callers wait for it. The snakemake
+    run's arguments, output and exit status are in its ``run.json``."""
     root = _shared_root(tmp_path_factory)
     built = root / "tiny_run"
     with open(root / "tiny_run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (built / "run.json").exists():
             wd = copy_workflow(root / "tiny_run_building")
-            res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
-            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-            (wd / "run.json").write_text(json.dumps({"args": res.args, "stdout": res.stdout, "stderr": res.stderr}))
+            cmd, env = snakemake_command(wd, "--cores", "2", "--configfile", str(TINY))
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+            BUILDS.append(proc)
+            stdout, stderr = proc.communicate(timeout=1800)
+            record = {"args": cmd, "returncode": proc.returncode, "stdout": stdout, "stderr": stderr}
+            (wd / "run.json").write_text(json.dumps(record))
             wd.rename(built)
+    return built
+
+
+def copy_of_tiny_run(tmp_path_factory, dest: Path) -> Path:
+    """``dest``: a copy of the finished tiny run (files, results, Snakemake's metadata,
+    modification times kept; no lock), to run more of the workflow in: what the tiny run made
+    is not made again."""
+    built = built_tiny_run(tmp_path_factory)
     run = json.loads((built / "run.json").read_text())
-    wd = tmp_path_factory.mktemp("workflow")
-    shutil.copytree(built, wd, symlinks=True, dirs_exist_ok=True)
-    return wd, subprocess.CompletedProcess(run["args"], 0, run["stdout"], run["stderr"])
+    assert run["returncode"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
+    shutil.copytree(built, dest, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns("locks", "run.json"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A copy of the workflow with the tiny config run to completion in it:
+    experiments ``a`` and ``b`` differ only in the SGLD step size. Built once per test
+    session (started in the background as soon as a worker has collected a test that needs it,
+    see ``pytest_collection_finish``); each worker gets its own copy, since tests edit
+    files in it. Returns (folder, the run's CompletedProcess)."""
+    wd = copy_of_tiny_run(tmp_path_factory, tmp_path_factory.mktemp("workflow"))
+    run = json.loads((built_tiny_run(tmp_path_factory) / "run.json").read_text())
+    return wd, subprocess.CompletedProcess(run["args"], run["returncode"], run["stdout"], run["stderr"])
+
+
+# Test files that run workflows of their own, longest first: they are handed out first, while
+# the tiny run builds (xdist is told to keep this order: --no-loadscope-reorder in pyproject).
+LONG_FIRST = (
+    "test_quick_preset.py",
+    "test_trajectory.py",
+    "test_sampler_health.py",
+    "test_samplers_quadratic.py",
+    "test_truth_workflow.py",
+)
+
+
+def needs_tiny_run(item) -> bool:
+    return "tiny_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Order the test files: those in LONG_FIRST, then those that do not need the tiny run,
+    then the rest (each group in collection order)."""
+    files = {}
+    for item in items:
+        files.setdefault(item.path.name, []).append(item)
+    heavy = {name: i for i, name in enumerate(LONG_FIRST)}
+    order = sorted(files, key=lambda f: (heavy.get(f, len(heavy)), any(map(needs_tiny_run, files[f]))))
+    items[:] = [item for name in order for item in files[name]]
+
+
+def pytest_unconfigure(config):
+    """Stop a tiny-run build still going when the session ends early (-x, Ctrl-C, no test left needing it)."""
+    for proc in BUILDS:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def pytest_collection_finish(session):
+    """Start building the tiny run in a background thread when a selected test needs it, so
+    that it is ready, or nearly, when first asked for (the other worker's thread waits on the
+    first one's lock, then finds it built)."""
+    if any(map(needs_tiny_run, session.items)) and not session.config.option.collectonly:
+        threading.Thread(target=built_tiny_run, args=(session.config._tmp_path_factory,), daemon=True).start()
 
 
 IN_DIM, N, BETA, GAMMA = 9, 2000, 1.0, 1.0  # quadratic target: d = 10, nβ = 2000
@@ -206,10 +276,10 @@ def copy_workflow(dest: Path) -> Path:
 VOLATILE = (*TIMING, "created_at")  # ArviZ stamps each group with the time it was written
 
 
-def assert_same_results(a: Path, b: Path, subset: bool = False) -> int:
+def assert_same_results(a: Path, b: Path, subset: bool = False, csv: bool = True) -> int:
     """Every NetCDF under ``a/results`` is identical (values, coordinates, attributes
     except wall-clock timings and time stamps) to its twin under ``b/results``, and so is the sweep
-    CSV. ``b`` has the same files, or with ``subset``, may have more (``a`` ran some of
+    CSV (unless ``csv`` is false: ``a`` stopped before it). ``b`` has the same files, or with ``subset``, may have more (``a`` ran some of
     ``b``'s runs: content-addressed IDs make their files the same; the CSV is compared
     with ``b``'s rows of those experiments and runs). Returns the number of NetCDF files compared."""
     import pandas as pd
@@ -228,6 +298,8 @@ def assert_same_results(a: Path, b: Path, subset: bool = False) -> int:
     for rel in files:
         with xr.open_datatree(a / rel) as da, xr.open_datatree(b / rel) as db:
             xr.testing.assert_identical(untimed(da.load()), untimed(db.load()))
+    if not csv:
+        return len(files)
     csv_a, csv_b = (pd.read_csv(p / "results/llc_sweep_results.csv").drop(columns=list(TIMING), errors="ignore") for p in (a, b))
     if subset:
         ran = csv_a.set_index(["experiment", "run_id"]).index

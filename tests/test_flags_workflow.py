@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import ROOT, copy_workflow, expected_flags, job_counts, parse_status, snakemake
+from test_workflow import RUN_FIGURES
+
+from conftest import ROOT, copy_of_tiny_run, expected_flags, job_counts, job_outputs, parse_status, snakemake
 from llcbench.samplers.driver import LOSS_PASS_FDE
 
 CONFIG = ROOT / "tests/configs/flags_tiny.yaml"
@@ -26,19 +28,20 @@ def flags(status: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def flags_run(tmp_path_factory):
-    wd = copy_workflow(tmp_path_factory.mktemp("flags"))
-    (wd / PLUGIN).parent.mkdir(parents=True)
+def flags_run(tmp_path_factory, tiny_run):
+    """The run of flags_tiny.yaml, to its table and step-size figure, in a copy of the finished
+    tiny run (its data, w* and SGLD run are the tiny run's, so they are not made again); and a
+    dry run of the per-run figures of the samplers no other workflow test runs."""
+    wd = copy_of_tiny_run(tmp_path_factory, tmp_path_factory.mktemp("flags"))
+    (wd / PLUGIN).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / PLUGIN, wd / PLUGIN)
-    # The table and the step-size figure; then the per-run figures of the samplers no other
-    # workflow test runs (the other runs' figures are drawn by the code tiny_run checks).
     res = snakemake(wd, "results/llc_sweep_results.csv", "results/plots/sgld_step_size.png", "--cores", "2", "--configfile", str(CONFIG))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     table = pd.read_csv(wd / "results/llc_sweep_results.csv")
     figures = [f"results/runs/{r.run_id}/{r.sampler}_llc_running.png" for r in table[table.experiment == "samplers"].itertuples()]
-    more = snakemake(wd, *figures, "--cores", "2", "--configfile", str(CONFIG))
-    assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
-    return wd, table.set_index("experiment"), res
+    planned = snakemake(wd, *figures, "-n", "--cores", "1", "--configfile", str(CONFIG))
+    assert planned.returncode == 0, planned.stdout[-3000:] + planned.stderr[-3000:]
+    return wd, table.set_index("experiment"), res, planned.stdout + planned.stderr
 
 
 def trace_of(wd, row):
@@ -46,7 +49,7 @@ def trace_of(wd, row):
 
 
 def test_every_status_is_the_documented_flags_its_numbers_call_for(flags_run):
-    wd, table, _ = flags_run
+    wd, table, *_ = flags_run
     for exp, row in table.iterrows():
         health = json.loads(xr.open_dataset(wd / "results/runs" / row.run_id / "llc.nc").attrs["health_json"])
         grad_tol = json.loads(xr.open_dataset(wd / "results/erm" / row.erm_id / "erm.nc").attrs["settings_json"])["training"]["grad_tol"]
@@ -54,7 +57,7 @@ def test_every_status_is_the_documented_flags_its_numbers_call_for(flags_run):
 
 
 def test_a_sampler_that_barely_moves_is_flagged_by_rhat_and_ess(flags_run):
-    _, table, _ = flags_run
+    _, table, *_ = flags_run
     row = table.loc[STUCK]
     assert flags(row.status) == ["rhat", "ess"], row.status
     assert row.rhat > 1.05 and row.ess < 20
@@ -62,7 +65,7 @@ def test_a_sampler_that_barely_moves_is_flagged_by_rhat_and_ess(flags_run):
 
 
 def test_divergent_trajectories_are_counted_and_flagged(flags_run):
-    wd, table, _ = flags_run
+    wd, table, *_ = flags_run
     row = table.loc["hot"]
     trace = trace_of(wd, row)
     divergent = trace["sample_stats"]["is_divergent"].values
@@ -73,7 +76,7 @@ def test_divergent_trajectories_are_counted_and_flagged(flags_run):
 
 
 def test_a_w_star_that_is_not_a_minimum_is_flagged(flags_run):
-    wd, table, _ = flags_run
+    wd, table, *_ = flags_run
     row = table.loc["untrained"]
     assert flags(row.status) == ["w_star_not_minimum", "negative_llc", "erm_not_converged"], row.status
     loss = trace_of(wd, row)["posterior"]["L_n"].values
@@ -83,7 +86,7 @@ def test_a_w_star_that_is_not_a_minimum_is_flagged(flags_run):
 
 
 def test_partly_diverged_run_excludes_the_broken_chains(flags_run):
-    wd, table, _ = flags_run
+    wd, table, *_ = flags_run
     row = table.loc["broken"]
     trace = trace_of(wd, row)
     loss = trace["posterior"]["L_n"].values  # (chain, draw)
@@ -101,7 +104,7 @@ def test_partly_diverged_run_excludes_the_broken_chains(flags_run):
 
 
 def test_a_run_whose_every_chain_blows_up_is_reported_not_fatal(flags_run):
-    wd, table, _ = flags_run
+    wd, table, *_ = flags_run
     row = table.loc["blowup"]
     assert row.status == "diverged: all chains non-finite"
     assert np.isnan(row.llc) and row.chains_diverged == row.chains == 2
@@ -115,14 +118,15 @@ def documented_cost(row, trace) -> dict[str, float]:
     the counts of README "Cost": a minibatch gradient of b rows counts b/n, SGLD spends a second
     one at each draw (MALA check), an SGHMC step num_integration_steps of them, an HMC step its
     leapfrog steps, an adjusted MCLMC transition 2⌈L/ε⌉, each draw's full-data L_n pass
-    LOSS_PASS_FDE (none for HMC); the steps run are burn_in + draws·eval_every."""
+    LOSS_PASS_FDE (none for HMC, MCLMC and adjusted MCLMC); the steps run are burn_in + draws·eval_every."""
     s = json.loads(trace.attrs["settings_json"])["sampler_settings"]
     draws = (s["steps"] - s["burn_in"]) // s["eval_every"]
     burn, steps = s["burn_in"], draws * s["eval_every"]  # the steps of the burn-in and of the draw windows
     assert trace.attrs["steps_run"] == burn + steps
     chains = s["chains"]
     b = s.get("batch_size", 0) / row.n
-    passes = 0 if row.sampler == "hmc" else chains * draws  # HMC reads L_n from its state's log density
+    from_state = ("hmc", "mclmc", "adjusted_mclmc")  # read L_n from their state's log density
+    passes = 0 if row.sampler in from_state else chains * draws
     cost = {"tuning": 0.0, "eval": passes * LOSS_PASS_FDE}
     match row.sampler:
         case "sgld":
@@ -153,7 +157,7 @@ def documented_cost(row, trace) -> dict[str, float]:
 
 
 def test_gradient_counts_are_the_documented_ones(flags_run):
-    wd, table, _ = flags_run
+    wd, table, *_ = flags_run
     seen = set()
     for exp, row in table.iterrows():
         check_cost(row, documented_cost(row, trace_of(wd, row)), exp)
@@ -187,7 +191,7 @@ def test_gradient_counts_of_the_tiny_runs_samplers_are_the_documented_ones(tiny_
 
 
 def test_adjusted_mclmc_sghmc_and_sgnht_run_through_the_workflow(flags_run):
-    wd, table, _ = flags_run
+    wd, table, _, planned = flags_run
     rows = table.loc[["samplers"]].set_index("sampler")
     assert set(rows.index) == {"adjusted_mclmc", "sghmc", "sgnht"}
     declared = {"adjusted_mclmc": {"acceptance_rate", "is_divergent", "step_size"}, "sghmc": set(), "sgnht": {"thermostat"}}
@@ -198,14 +202,16 @@ def test_adjusted_mclmc_sghmc_and_sgnht_run_through_the_workflow(flags_run):
         assert set(trace["sample_stats"].data_vars) == declared[sampler]
         run = wd / "results/runs" / row.run_id
         assert (run / "summary.md").read_text().count(sampler) >= 1
-        assert (run / f"{sampler}_llc_running.png").exists()
-    assert (wd / f"results/runs/{rows.loc['adjusted_mclmc', 'run_id']}/adjusted_mclmc_acceptance.png").exists()
+        # its figure job is planned with every per-run figure (drawn by the code tiny_run checks) and its statistics' figures
+        stat_figures = ["acceptance"] if sampler == "adjusted_mclmc" else []
+        outputs = job_outputs(planned, f"plot_run_{sampler}")
+        assert sorted(outputs) == sorted(f"results/runs/{row.run_id}/{sampler}_{f}.png" for f in (*RUN_FIGURES, *stat_figures)), sampler
     # adjusted MCLMC's Metropolis step: most proposals accepted at target_accept 0.9
     assert 0.5 < rows.loc["adjusted_mclmc", "acceptance_rate_mean"] <= 1
 
 
 def test_step_size_sweep_draws_its_calibration_figure(flags_run):
-    wd, table, res = flags_run
+    wd, table, res, _ = flags_run
     from llcbench import plots
 
     assert job_counts(res.stdout + res.stderr)["plot_step_size_calibration"] == 1

@@ -1,14 +1,14 @@
-"""A run stopped while a sampler job is in its compiled loop, then resumed as the README
-says, gives exactly the files of an uninterrupted run (the session's `tiny_run`, made with
---cores 2): SIGKILL of snakemake and its jobs (then `--unlock` and the same command), Ctrl-C
-(SIGINT to the process group; the same command) and SIGTERM to snakemake alone (the same
-command). A sampler job logs "sampling started" as it enters its compiled loop; the test polls
-the job logs for that line and signals at once, and the job log then shows that the loop was
-cut short (no "progress 100.0%" line). To keep the runs short, each test starts from a copy of
-the finished tiny run without the results of one or two sampler runs: what is left to do is
-those sampler jobs and what depends on them, and the final files are all of the tiny run's.
-Two unit tests, without a workflow run, pin what the tiny run is too small to show: the SIGTERM
-handler (llcbench.runtime.stop_on_signal) and the jobs' SIGINT setting."""
+"""A run stopped while a sampler job is in its compiled loop, then resumed as the README says,
+gives exactly the files of an uninterrupted run (the session's `tiny_run`, made with --cores 2):
+SIGKILL of snakemake and its jobs (then `--unlock` and the same command), Ctrl-C (SIGINT to the
+process group; the same command) and SIGTERM to snakemake alone (the same command). A sampler
+job logs "sampling started" as it enters its compiled loop; the test polls the job logs for that
+line and signals at once, and the job log then shows that the loop was cut short (no "progress
+100.0%" line). The runs ask for the sweep table (not the figures). To keep the runs short, each
+test starts from a copy of the finished tiny run without the results of one or two sampler runs:
+what is left to do is those sampler jobs and what depends on them, and the final files are all
+of the tiny run's. Two unit tests, without a workflow run, pin what the tiny run is too small to
+show: the SIGTERM handler (llcbench.runtime.stop_on_signal) and the jobs' SIGINT setting."""
 
 import os
 import shutil
@@ -30,10 +30,15 @@ STOP_GUARD = 120  # s: hang guard for snakemake to exit once signalled
 WITH_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
 
 
+# The command the tests interrupt and resume: the tiny run up to its table (figures are made from
+# finished files only, so stopping a run can leave nothing of them to check).
+COMMAND = ("results/llc_sweep_results.csv", "--cores", "2", "--configfile", str(TINY))
+
+
 def start_run(wd, out):
     """The tiny run, started as a terminal starts a command: in a process group of its own
     (snakemake and its jobs), output to the file ``out``."""
-    cmd, env = snakemake_command(wd, "--cores", "2", "--configfile", str(TINY))
+    cmd, env = snakemake_command(wd, *COMMAND)
     cmd = [sys.executable, "-c", WITH_SIGINT, *cmd]
     with open(out, "w") as f:
         return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -87,6 +92,9 @@ def finished_run_without(reference, dest, samplers) -> list[str]:
     modification times kept) without the results of one run of each of ``samplers``: the next
     run of the tiny config redoes those sampler jobs and what depends on them. Returns their run IDs."""
     shutil.copytree(reference, dest, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    # and without the table, as a run stopped before its end has none: Snakemake does not remake
+    # an existing output for a missing input alone
+    (dest / "results/llc_sweep_results.csv").unlink()
     removed = []
     for sampler in samplers:  # not HMC: the tiny run's shortest compiled loop
         run = sorted((dest / "results/runs").glob(f"{sampler}-*"))[0]
@@ -113,7 +121,7 @@ def test_sigkill_mid_sampler_resumes_and_matches_uninterrupted_run(tiny_run, tmp
     partial.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     # The documented resume: `snakemake --unlock`, then the same command.
     assert snakemake(wd, "--unlock", "--configfile", str(TINY)).returncode == 0
-    res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
+    res = snakemake(wd, *COMMAND)
     assert res.returncode == 0, res.stderr[-3000:]
     assert job_outputs(res.stdout + res.stderr, "sample") == [str(partial.relative_to(wd))]  # redone, not taken as done; nothing else
     for path, mtime in kept.items():  # the other runs, data and w* were kept, not rewritten
@@ -155,7 +163,7 @@ def test_ctrl_c_and_sigterm_stop_the_run_and_the_same_command_resumes(tiny_run, 
     assert not list((wd / ".snakemake/locks").glob("*"))
     assert {interrupted, terminated} <= set(removed)
     # The README's resume after SIGTERM: the same command.
-    res = snakemake(wd, "--cores", "2", "--configfile", str(TINY))
+    res = snakemake(wd, *COMMAND)
     assert res.returncode == 0, res.stderr[-3000:]
     for run_id in removed:  # the stopped jobs (and the one never started) were done
         assert JOB_DONE in (wd / "results/logs/sample" / f"{run_id}.log").read_text()

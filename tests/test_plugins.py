@@ -33,7 +33,7 @@ import yaml
 from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config
 
-from conftest import ROOT, copy_workflow, job_counts, job_outputs, snakemake
+from conftest import ROOT, copy_of_tiny_run, job_counts, job_outputs, snakemake
 from test_workflow import check_run_figures
 from llcbench import samplers
 from llcbench.config import ConfigError, check_config
@@ -95,9 +95,10 @@ def add_sampler_like_sgld(wd: Path, new: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The workflow copy with ``langevin`` added, after one run of plugin_tiny.yaml."""
-    wd = copy_workflow(tmp_path_factory.mktemp("plugins") / "wf")
+def run(tmp_path_factory, tiny_run):
+    """The workflow copy with ``langevin`` added, after one run of plugin_tiny.yaml. The copy is
+    of the finished tiny run: its data, w* and SGLD run are plugin_tiny.yaml's, not made again."""
+    wd = copy_of_tiny_run(tmp_path_factory, tmp_path_factory.mktemp("plugins") / "wf")
     if not (wd / "examples").exists():  # the plug-in's path in plugin_tiny.yaml is relative to the working directory
         shutil.copytree(ROOT / "examples", wd / "examples")
     before = snapshot(wd)

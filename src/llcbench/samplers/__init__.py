@@ -17,7 +17,7 @@ A sampler is one module (``llcbench/samplers/<name>.py``, or any module named by
   - ``tune(key, posterior) -> (state, Tuned)`` (or None): tuning from w*, returning the tuned
     state (its parameters inside it) and what was tuned and spent.
   - ``loss(state, posterior) -> L_n`` (or None): the full-data L_n at ``state.position`` from
-    what the state already holds (HMC: its log density), so the driver's draws need no
+    what the state already holds (HMC, MCLMC: its log density), so the driver's draws need no
     forward pass of their own (and cost none); None: the driver evaluates L_n itself.
 
 The posterior (``llcbench.posterior.LocalPosterior``) is a pytree argument of every
