@@ -294,6 +294,16 @@ def test_trajectory_table_has_a_row_per_checkpoint_and_sampler(trajectory_run):
     assert list(zip(table["sampler"], table["step"])) == [("sgld", 20), ("sgld", 60), ("sgld", 200), ("hmc", 20), ("hmc", 60), ("hmc", 200)]
     assert np.isfinite(table[["llc", "llc_se", "train_loss", "grad_norm", "sampling_seconds", "grad_evals_fde"]]).all().all()
     assert (table["llc_se"] > 0).all() and (table["grad_evals_fde"] > 0).all()
+    # each row's steps, cost by phase and WNVs are its run's (llc.nc), as in the sweep table
+    cost = [
+        "steps_run",
+        *(f"cost_{p}_{u}" for u in ("fde", "seconds") for p in ("tuning", "burn_in", "draws", "eval", "sampling", "total")),
+    ]
+    cost += [f"wnv_{w}_{p}" for w in ("grad", "time") for p in ("sampling", "total")]
+    for r in table.itertuples():
+        attrs = xr.open_dataset(wd / "results/runs" / r.run_id / "llc.nc").attrs
+        assert [getattr(r, c) for c in cost] == pytest.approx([attrs[c] for c in cost]), r.run_id
+        assert r.cost_total_fde >= r.cost_sampling_fde > 0 and r.steps_run > 0
     at_checkpoints, final = table[table["final"] == 0], table[table["final"] == 1]
     at_w_star_only = {"w_star_not_minimum", "negative_llc", "erm_not_converged"}
     for s in at_checkpoints["status"]:  # labelled, with |grad L_n| and the share below L_n, and none of the w*-only flags

@@ -6,14 +6,20 @@ from __future__ import annotations
 import pandas as pd
 
 from llcbench import files
+from llcbench.aggregate import COST_COLUMNS, WNV_COLUMNS
 
+# A run's steps, cost by phase and work-normalised variances, as in the sweep table.
+COST = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS]
 # Columns every row has, in order; the sweep's columns follow. Columns are appended, never renamed.
 COLUMNS = (
     "experiment sampler step train_loss llc llc_se status sampling_seconds grad_evals_fde grad_norm final learnt_rank "
     "reference_llc reference_llc_multiplicity true_llc ess ess_tail rhat chains_used chains_diverged frac_below_L0 nbeta gamma "
     "training_steps run_id checkpoint_id erm_id"
-).split()
-RUN_ATTRS = "sampler llc llc_se status sampling_seconds grad_evals_fde ess ess_tail rhat chains_used chains_diverged frac_below_L0 nbeta gamma".split()
+).split() + COST
+RUN_ATTRS = (
+    "sampler llc llc_se status sampling_seconds grad_evals_fde ess ess_tail rhat chains_used chains_diverged frac_below_L0 nbeta gamma".split()
+    + COST
+)
 
 
 def centre_of_checkpoint(path: str) -> dict:
