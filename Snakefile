@@ -42,6 +42,7 @@ rule all:
         SCOREBOARD_CSV,
         SCOREBOARD_PNG,
         step_size_calibrations(),
+        scaling_figure(),
         trajectory_outputs(),
 
 

@@ -117,6 +117,21 @@ def step_size_calibrations():
     return [f"results/plots/{name}_step_size.png" for name in SAMPLERS if f"samplers.{name}.step_size" in axes]
 
 
+def scaling_figure():
+    """The scaling figure, when the sweep varies model.target_params (config/presets/scaling.yaml)."""
+    return ["results/plots/scaling.png"] if "model.target_params" in config.get("sweep", {}).get("axes", {}) else []
+
+
+def scaling_labels():
+    """Run ID -> its sampler's name in the scaling figure: preconditioned SGLD as `sgld (rmsprop)`."""
+    out = {}
+    for run_id in PLAN.end_runs():
+        run = PLAN.runs[run_id]
+        precond = run["sampler_settings"].get("precond", "none") if run["sampler"] == "sgld" else "none"
+        out[run_id] = run["sampler"] + (f" ({precond})" if precond != "none" else "")
+    return out
+
+
 # Per-run figures: one job per run draws them all; a sampler's statistic figures come from its SPEC.
 RUN_FIGURES = ("llc_running", "L_trace", "L_acf", "L_ess", "L_rhat", "theta_trace", "theta_rank")  # caption = figure name
 

@@ -119,3 +119,21 @@ rule plot_step_size_calibration:
         code=stage_code("plots"),
     script:
         "../workflow/scripts/plot_step_size.py"
+
+
+# Present when the sweep varies model.target_params (config/presets/scaling.yaml).
+rule plot_scaling:
+    input:
+        csv=SWEEP_CSV,
+    output:
+        png=report("results/plots/scaling.png", caption="../workflow/report/scaling.rst", category="Sweep"),
+    log:
+        "results/logs/plots/scaling.log",
+    localrule: True
+    conda:
+        "../envs/llcbench.yaml"
+    params:
+        labels=scaling_labels(),
+        code=stage_code("plots"),
+    script:
+        "../workflow/scripts/plot_scaling.py"

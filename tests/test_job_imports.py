@@ -25,6 +25,7 @@ USES = {
     "plot_sweep": {"matplotlib"},
     "plot_step_size": {"matplotlib"},
     "plot_trajectory": {"matplotlib"},
+    "plot_scaling": {"matplotlib"},
     "scoreboard": set(),  # pandas only
     "plot_scoreboard": {"matplotlib"},
 }

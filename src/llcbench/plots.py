@@ -258,3 +258,55 @@ def llc_trajectory(table: pd.DataFrame, erm: xr.Dataset, experiment: str, path) 
         fontsize=9,
     )
     return save_png(fig, path)
+
+
+# The scaling figure's panels: (CSV column, y label); a sampler's cost is its whole estimate's
+# (tuning, burn-in, draws and L_n passes; compilation excluded).
+SCALING_PANELS = (
+    ("llc", r"$\hat\lambda$ ± SE"),
+    ("cost_total_seconds", "cost: seconds (all chains)"),
+    ("cost_total_fde", "cost: full-data-equivalent gradients"),
+)
+
+
+def scaling(table: pd.DataFrame, path, labels: dict[str, str] | None = None) -> plt.Figure:
+    """λ̂ ± SE and the cost of each sampler against the parameter count d (log axes): one line
+    per (sampler, activation), one point per run (a run shared by several experiments once).
+    ``labels``: run ID -> the sampler's name in the legend (e.g. ``sgld (rmsprop)`` for
+    preconditioned SGLD, which the CSV does not tell apart); the CSV's sampler by default.
+    Hollow markers: runs with health flags (status not ok)."""
+    labels = labels or {}
+    rows = table.drop_duplicates("run_id").copy()
+    rows["label"] = [labels.get(r, s) for r, s in zip(rows["run_id"], rows["sampler"])]
+    rows = rows.sort_values("d")
+    fig, axs = plt.subplots(1, len(SCALING_PANELS), figsize=(5 * len(SCALING_PANELS), 4.4), layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v<>"
+    activations = list(dict.fromkeys(rows["activation"]))
+    for i, label in enumerate(dict.fromkeys(rows["label"])):
+        for j, act in enumerate(activations):
+            line = rows[(rows["label"] == label) & (rows["activation"] == act)]
+            if line.empty:
+                continue
+            style = {"color": colors[i % len(colors)], "marker": markers[j % len(markers)], "ls": ("-", "--", ":", "-.")[j % 4]}
+            flagged = (line["status"] != "ok").to_numpy()
+            for ax, (col, _) in zip(axs, SCALING_PANELS):
+                y = line[col].astype(float)
+                if col == "llc":
+                    ax.errorbar(line["d"], y, yerr=line["llc_se"], capsize=3, label=f"{label} · {act}", **style)
+                else:
+                    ax.plot(line["d"], y, **style)
+                ax.scatter(line["d"][flagged], y[flagged], s=70, facecolors="white", edgecolors=style["color"], zorder=3)
+    for ax, (col, ylabel) in zip(axs, SCALING_PANELS):
+        ax.set_xscale("log")
+        values = rows[col].astype(float)
+        if (values[np.isfinite(values)] > 0).all() and np.isfinite(values).any():
+            ax.set_yscale("log")
+        ax.set_xlabel("parameters d")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
+    axs[0].legend(fontsize=7)
+    first = rows.iloc[0] if len(rows) else None
+    where = f" (n={first['n']}, nβ={first['nbeta']:.4g}, γ={first['gamma']:.4g})" if first is not None else ""
+    fig.suptitle(f"Scaling: λ̂ and cost against the parameter count{where}; hollow: runs with health flags", fontsize=10)
+    return save_png(fig, path)
