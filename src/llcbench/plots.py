@@ -83,7 +83,8 @@ def sweep_llc(table: pd.DataFrame, path, scoreboard: pd.DataFrame | None = None)
 
 
 def sweep_wnv(table: pd.DataFrame, path) -> plt.Figure:
-    """Work-normalised variance per sampler in both units (log scale, one point per experiment)."""
+    """Work-normalised variance per sampler in both units, of the whole run's cost (``wnv_time``,
+    ``wnv_grad``: tuning, burn-in, draws and L_n passes; log scale, one point per experiment)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     samplers = list(dict.fromkeys(table["sampler"]))
     for ax, col, unit in ((axes[0], "wnv_time", "λ² · seconds"), (axes[1], "wnv_grad", "λ² · full-data gradients")):
@@ -98,7 +99,7 @@ def sweep_wnv(table: pd.DataFrame, path) -> plt.Figure:
             ax.text(0.5, 0.5, "no finite WNV (all runs diverged)", ha="center", transform=ax.transAxes)
         ax.set_ylabel(f"{col} ({unit})")
         ax.grid(alpha=0.3)
-    fig.suptitle("Work-normalised variance Var(λ̂) × work (lower is better)", fontsize=10)
+    fig.suptitle("Work-normalised variance Var(λ̂) × total work: tuning, burn-in, draws and L_n passes (lower is better)", fontsize=10)
     return save_png(fig, path)
 
 
