@@ -39,6 +39,9 @@ def _sweep_axes(table: pd.DataFrame) -> list[str]:
 
 
 def _llc_panel(ax, sub: pd.DataFrame, xcol: str, samplers: list[str], references: dict | None = None) -> None:
+    """λ̂ ± SE of ``samplers`` per category of ``xcol``, with the analytic λ (dashed) and the
+    reference sampler's λ̂ of an experiment without one (``references``: experiment -> λ̂, dotted)."""
+    references = references or {}
     cats = list(dict.fromkeys(sub[xcol].astype(str)))
     for i, s in enumerate(samplers):
         rows = sub[sub["sampler"] == s]
