@@ -17,23 +17,12 @@ from scipy.stats import chi2
 from llcbench import llc, scoreboard
 from llcbench.samplers import instantiate
 from llcbench.samplers.driver import run_chains
+from test_samplers_quadratic import SGLD
 
 R, CHAINS = 32, 4
 SETTINGS = {
     # test_samplers_quadratic.py's settings, shorter: L_n decorrelates in a few draws here (τ ≈ 2.5)
-    "sgld": {
-        "chains": CHAINS,
-        "steps": 3_000,
-        "burn_in": 500,
-        "eval_every": 10,
-        "step_size": 1e-5,
-        "batch_size": 200,
-        "precond": "none",
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "eps": 1e-8,
-        "bias_correction": True,
-    },
+    "sgld": {**SGLD, "chains": CHAINS, "steps": 3_000, "burn_in": 500},
     # 3 leapfrog steps: a path of about π/2 once the mass matrix has made the Gaussian posterior
     # isotropic. With 8 (path ≈ 1.5π, spread by each chain's own step size) some chains come near a
     # multiple of π, where an exact Gaussian's HMC maps w to about ±w and L_n barely moves: measured,
