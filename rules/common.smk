@@ -123,11 +123,12 @@ def scaling_figure():
 
 
 def scaling_labels():
-    """Run ID -> its sampler's name in the scaling figure: preconditioned SGLD as `sgld (rmsprop)`."""
+    """Run ID -> its sampler's name in the scaling figure, with its preconditioner where its
+    settings name one (`precond`): e.g. `sgld (rmsprop)`."""
     out = {}
     for run_id in PLAN.end_runs():
         run = PLAN.runs[run_id]
-        precond = run["sampler_settings"].get("precond", "none") if run["sampler"] == "sgld" else "none"
+        precond = run["sampler_settings"].get("precond", "none")
         out[run_id] = run["sampler"] + (f" ({precond})" if precond != "none" else "")
     return out
 

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 COST_PARTS = ("tuning", "burn_in", "draws", "eval", "sampling", "total")
 COST_COLUMNS = [f"cost_{part}_fde" for part in COST_PARTS] + [f"cost_{part}_seconds" for part in COST_PARTS]
 WNV_COLUMNS = ["wnv_grad_sampling", "wnv_grad_total", "wnv_time_sampling", "wnv_time_total"]
+# A run's steps, cost by phase and work-normalised variances (llc.nc attributes; the trajectory table has them too).
+RUN_COST = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS]
 # Added to the run attributes (llc.nc) and columns after the first release, in this order.
-LATER_RUN_ATTRS = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS, "truth_note", "llc_se_bootstrap", "replicate"]
+LATER_RUN_ATTRS = [*RUN_COST, "truth_note", "llc_se_bootstrap", "replicate"]
 # Columns every row has, in order; the sampler statistics' columns follow (``stat_columns``),
 # then the sweep's. Columns are appended, never renamed.
 COLUMNS = (

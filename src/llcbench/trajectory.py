@@ -6,19 +6,17 @@ from __future__ import annotations
 import pandas as pd
 
 from llcbench import files
-from llcbench.aggregate import COST_COLUMNS, WNV_COLUMNS
+from llcbench.aggregate import RUN_COST
 
-# A run's steps, cost by phase and work-normalised variances, as in the sweep table.
-COST = ["steps_run", *COST_COLUMNS, *WNV_COLUMNS]
 # Columns every row has, in order; the sweep's columns follow. Columns are appended, never renamed.
 COLUMNS = (
     "experiment sampler step train_loss llc llc_se status sampling_seconds grad_evals_fde grad_norm final learnt_rank "
     "reference_llc reference_llc_multiplicity true_llc ess ess_tail rhat chains_used chains_diverged frac_below_L0 nbeta gamma "
     "training_steps run_id checkpoint_id erm_id"
-).split() + COST
+).split() + RUN_COST
 RUN_ATTRS = (
     "sampler llc llc_se status sampling_seconds grad_evals_fde ess ess_tail rhat chains_used chains_diverged frac_below_L0 nbeta gamma".split()
-    + COST
+    + RUN_COST
 )
 
 
