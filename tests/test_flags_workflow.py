@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from test_cost import FROM_STATE
 from test_workflow import RUN_FIGURES
 
 from conftest import ROOT, copy_of_tiny_run, expected_flags, job_counts, job_outputs, parse_status, snakemake
@@ -125,8 +126,7 @@ def documented_cost(row, trace) -> dict[str, float]:
     assert trace.attrs["steps_run"] == burn + steps
     chains = s["chains"]
     b = s.get("batch_size", 0) / row.n
-    from_state = ("hmc", "mclmc", "adjusted_mclmc")  # read L_n from their state's log density
-    passes = 0 if row.sampler in from_state else chains * draws
+    passes = 0 if row.sampler in FROM_STATE else chains * draws
     cost = {"tuning": 0.0, "eval": passes * LOSS_PASS_FDE}
     match row.sampler:
         case "sgld":

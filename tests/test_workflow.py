@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from conftest import ROOT, TINY, expected_flags, job_counts, parse_status, snakemake
+from test_cost import FROM_STATE
 from llcbench import diagnostics, plots, run_plots
 from llcbench.llc import LLCEstimate
 
@@ -70,7 +71,7 @@ def test_tiny_run_writes_sweep_csv(tiny_run):
         np.testing.assert_allclose(table[f"wnv_{measure}_total"], table["llc_se"] ** 2 * cost["total"], rtol=1e-6)
         np.testing.assert_allclose(table[f"wnv_{measure}_sampling"], table["llc_se"] ** 2 * cost["sampling"], rtol=1e-6)
         np.testing.assert_array_equal(table[f"wnv_{measure}"], table[f"wnv_{measure}_total"])
-    from_state = table["sampler"].isin(["hmc", "mclmc"])  # read each draw's L_n from their state's log density: no pass to pay
+    from_state = table["sampler"].isin(FROM_STATE)  # read each draw's L_n from their state's log density: no pass to pay
     assert (table.loc[~from_state, "cost_eval_fde"] > 0).all() and (table.loc[from_state, "cost_eval_fde"] == 0).all()
     assert (table["cost_total_seconds"] > 0).all()
     # where the results are is printed at the end

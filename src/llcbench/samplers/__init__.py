@@ -56,6 +56,13 @@ class Algorithm(NamedTuple):
     loss: Callable | None = None
 
 
+def loss_from_state(chain, posterior):
+    """``Algorithm.loss`` of a sampler whose chain state carries log π at its position
+    (``chain.state.logdensity``, computed there by the integrator's own full-data pass; a
+    rejected or reverted step keeps both): L_n with no forward pass of its own."""
+    return posterior.loss_from_logdensity(chain.position, chain.state.logdensity)
+
+
 def module_file(name: str, module: str | None = None) -> Path:
     """The source file of sampler ``name``: ``llcbench/samplers/<name>.py``, or the plug-in
     ``module`` (a dotted module name importable from here, or a path to a ``.py`` file

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc.hmc import HMCState
 
-from llcbench.samplers import Algorithm, Tuned
+from llcbench.samplers import Algorithm, Tuned, loss_from_state
 from llcbench.samplers.spec import SamplerSpec, Stat
 
 SPEC = SamplerSpec(
@@ -95,9 +95,4 @@ def build(*, tune_steps: int, initial_step_size: float, target_accept: float, di
         grads = GRADS_PER_INTEGRATOR_STEP * info.num_integration_steps  # ⌈L/ε⌉ integrator steps
         return chain._replace(state=state), AdjustedMCLMCStepInfo(info.acceptance_rate, info.is_divergent, p.step_size, grads)
 
-    def loss(chain: AdjustedMCLMCChain, posterior):
-        """L_n at the chain's position from the log density its state carries (computed by the
-        integrator's own full-data pass; a rejected proposal keeps both): no second pass."""
-        return posterior.loss_from_logdensity(chain.position, chain.state.logdensity)
-
-    return Algorithm(init, step, tune, loss)
+    return Algorithm(init, step, tune, loss_from_state)

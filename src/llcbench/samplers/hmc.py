@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from blackjax.mcmc.hmc import HMCState
 
-from llcbench.samplers import Algorithm, Tuned
+from llcbench.samplers import Algorithm, Tuned, loss_from_state
 from llcbench.samplers.spec import SamplerSpec, Stat
 
 SPEC = SamplerSpec(
@@ -69,9 +69,4 @@ def build(*, adapt_steps: int, num_integration_steps: int, initial_step_size: fl
         grads = jnp.asarray(num_integration_steps, chain.step_size.dtype)
         return chain._replace(state=state), HMCStepInfo(info.acceptance_rate, info.is_divergent, chain.step_size, grads)
 
-    def loss(chain: HMCChain, posterior):
-        """L_n at the chain's position from the log density its state carries (computed there
-        by the leapfrog's own full-data pass): no second pass."""
-        return posterior.loss_from_logdensity(chain.position, chain.state.logdensity)
-
-    return Algorithm(init, step, tune, loss)
+    return Algorithm(init, step, tune, loss_from_state)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc.integrators import IntegratorState
 
-from llcbench.samplers import Algorithm, Tuned
+from llcbench.samplers import Algorithm, Tuned, loss_from_state
 from llcbench.samplers.spec import SamplerSpec, Stat
 
 SPEC = SamplerSpec(
@@ -120,9 +120,4 @@ def build(*, tune_steps: int, initial_step_size: float, desired_energy_var: floa
             jnp.asarray(GRADS_PER_STEP, p.step_size.dtype),
         )
 
-    def loss(chain: MCLMCChain, posterior):
-        """L_n at the chain's position from the log density its state carries (log π(w* + u),
-        computed by the integrator's own full-data pass; a reverted step keeps both): no second pass."""
-        return posterior.loss_from_logdensity(chain.position, chain.state.logdensity)
-
-    return Algorithm(init, step, tune, loss)
+    return Algorithm(init, step, tune, loss_from_state)
