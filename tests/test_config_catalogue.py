@@ -52,7 +52,8 @@ CATALOGUE = [
     ("type-run-samplers", "base: {run_samplers: sgld}\n", "base.run_samplers", "allowed: array"),
     ("type-boolean", SGLD % "bias_correction: maybe", "base.samplers.sgld.bias_correction", "allowed: boolean"),
     # out-of-range numbers and unknown values
-    ("range-step-size", SGLD % "step_size: -1", "base.samplers.sgld.step_size", "allowed: values > 0"),
+    ("range-step-size", SGLD % "step_size: -1", "base.samplers.sgld.step_size", "allowed: a number > 0 or auto"),
+    ("word-step-size", SGLD % "step_size: fast", "base.samplers.sgld.step_size", "allowed: a number > 0 or auto"),
     ("range-chains", "base:\n  samplers:\n    hmc: {chains: 0}\n", "base.samplers.hmc.chains", "allowed: values >= 1"),
     (
         "range-target-accept",
@@ -91,7 +92,7 @@ CATALOGUE = [
         "sweep-bad-value",
         "sweep:\n  axes: {samplers.sgld.step_size: [-1]}\n",
         "sweep[samplers.sgld.step_size=-1_s0].samplers.sgld.step_size",
-        "allowed: values > 0",
+        "allowed: a number > 0 or auto",
     ),
     (
         "sweep-name-clash",
@@ -140,6 +141,7 @@ CATALOGUE = [
     ),
     ("cross-burn-in", SGLD % "steps: 100, burn_in: 100", "base.samplers.sgld.burn_in", "allowed: 0..steps − 2 = 98"),
     ("cross-draws", SGLD % "steps: 100, burn_in: 0, eval_every: 60", "base.samplers.sgld.eval_every", "allowed: 1..50"),
+    ("cross-auto-adam", SGLD % "step_size: auto, precond: adam", "base.samplers.sgld.step_size", "precond: none | rmsprop"),
     (
         "cross-no-localisation",
         "base:\n  posterior: {gamma: null, prior_radius: null}\n",

@@ -48,6 +48,11 @@ def cross_checks(where: str, e: dict) -> None:
             raise ConfigError(
                 f"{at}.samplers.{s}.eval_every: {st['eval_every']} leaves fewer than 2 draws after burn-in; allowed: 1..{(st['steps'] - st['burn_in']) // 2}"
             )
+        if st.get("step_size") == "auto" and st.get("precond") == "adam":
+            raise ConfigError(
+                f"{at}.samplers.{s}.step_size: auto needs precond none or rmsprop, but precond is adam (its lagged drift has no "
+                "first-order bias formula for the pilot); allowed: a number > 0, or precond: none | rmsprop"
+            )
         if "batch_size" in st and st["batch_size"] > n:
             raise ConfigError(f"{at}.samplers.{s}.batch_size: {st['batch_size']} exceeds data.n = {n}; allowed: 1..{n}")
     if e["reference"] not in e["samplers"]:

@@ -63,6 +63,11 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return "allowed: null or " + ", ".join(
             str(o.get("type") or _DEF_WORDS.get(o.get("$ref", "").split("/")[-1])) for o in error.validator_value if o.get("type") != "null"
         )
+    if v == "anyOf":  # e.g. a number or a keyword (samplers.sgld.step_size: a number > 0 or auto)
+        return "allowed: " + " or ".join(
+            str(o["const"]) if "const" in o else str(o.get("type") or _DEF_WORDS.get(o.get("$ref", "").split("/")[-1]))
+            for o in error.validator_value
+        )
     if v == "required":
         return "allowed: a mapping that includes " + ", ".join(error.validator_value)
     if v == "uniqueItems":
@@ -82,7 +87,8 @@ _DEF_WORDS = {
 
 
 def _format(error: jsonschema.ValidationError, prefix: str) -> str:
-    best = jsonschema.exceptions.best_match([error])
+    # an anyOf names all its alternatives itself (best_match would name one branch's rule only)
+    best = error if error.validator == "anyOf" else jsonschema.exceptions.best_match([error])
     path = ".".join([prefix, *map(str, best.absolute_path)]).strip(".") or "<top level>"
     if best.validator == "additionalProperties":
         extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))

@@ -15,7 +15,9 @@ A sampler is one module (``llcbench/samplers/<name>.py``, or any module named by
     field per ``SPEC`` statistic; ``record`` (a Python bool) is true at the last step of each
     draw, where statistics declared ``at="draw"`` are computed (elsewhere they may be NaN);
   - ``tune(key, posterior) -> (state, Tuned)`` (or None): tuning from w*, returning the tuned
-    state (its parameters inside it) and what was tuned and spent.
+    state (its parameters inside it) and what was tuned and spent. The driver vmaps it over
+    chains with axis name ``CHAIN_AXIS``, so a tuner may pool a statistic over the chains
+    (``jax.lax.pmean(x, CHAIN_AXIS)``) and give every chain the same parameters.
   - ``loss(state, posterior) -> L_n`` (or None): the full-data L_n at ``state.position`` from
     what the state already holds (HMC, MCLMC: its log density), so the driver's draws need no
     forward pass of their own (and cost none); None: the driver evaluates L_n itself.
@@ -35,6 +37,7 @@ from typing import Any, Callable, NamedTuple
 
 CHAIN_SETTINGS = ("chains", "steps", "burn_in", "eval_every", "dtype")  # read by the driver, not passed to build
 PLUGIN_KEYS = ("module", "source_sha256")  # where a plug-in lives and its source hash (part of its run ID)
+CHAIN_AXIS = "chain"  # the axis name of the driver's vmap over chains in tuning
 PLAN_KEYS = ("replicates",)  # read by the plan (llcbench.plan), never part of a run's sampler settings
 
 

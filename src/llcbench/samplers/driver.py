@@ -34,7 +34,7 @@ import numpy as np
 
 from llcbench.plan import draw_count
 from llcbench.posterior import LocalPosterior
-from llcbench.samplers import Algorithm
+from llcbench.samplers import CHAIN_AXIS, Algorithm
 from llcbench.samplers.spec import SamplerSpec
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ def start_chains(name: str, algorithm: Algorithm, posterior: LocalPosterior, key
     if algorithm.tune is None:
         return jax.vmap(algorithm.init, in_axes=(0, None))(keys, posterior), {}, 0.0, 0.0, 0.0
     t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(algorithm.tune, in_axes=(0, None))).lower(keys, posterior).compile()
+    # vmapped over chains under CHAIN_AXIS: a tuner may pool across chains (jax.lax.pmean(x, CHAIN_AXIS))
+    compiled = jax.jit(jax.vmap(algorithm.tune, in_axes=(0, None), axis_name=CHAIN_AXIS)).lower(keys, posterior).compile()
     t1 = time.perf_counter()
     states, tuned = jax.block_until_ready(compiled(keys, posterior))
     t2 = time.perf_counter()

@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 from blackjax.util import generate_gaussian_noise
 
-from llcbench.samplers import Algorithm, minibatch
+from llcbench.samplers import CHAIN_AXIS, Algorithm, Tuned, minibatch
+from llcbench.samplers.driver import LOSS_PASS_FDE
 from llcbench.samplers.spec import SamplerSpec, Stat
 
 SPEC = SamplerSpec(
@@ -56,6 +57,19 @@ SPEC = SamplerSpec(
 )
 
 PRECONDITIONERS = ("none", "rmsprop", "adam")
+AUTO = "auto"  # step_size: auto: picked by the pilot in ``tune``
+AUTO_PRECONDITIONERS = ("none", "rmsprop")  # adam's lagged drift is not Langevin: no first-order bias formula
+# The pilot (module doc; docs/samplers.md): the predicted relative bias of λ̂ it aims at, its
+# segments (each PILOT_STEPS steps at the current h, continuing the chains; h is rescaled after
+# each from the second half's measurements), the largest rescaling per segment, the power
+# iterations that give the first h (START_EPS / the largest curvature at w*, G at its bound).
+AUTO_BIAS = 0.02
+PILOT_SEGMENTS = 6
+PILOT_STEPS = 200
+PILOT_MAX_FACTOR = 10.0
+POWER_ITERATIONS = 20
+START_EPS = 0.2
+HVP_GRADS = 2  # a Hessian-vector product (forward-over-reverse) counted as two gradients
 
 
 class PrecondState(NamedTuple):
@@ -67,6 +81,7 @@ class PrecondState(NamedTuple):
 class SGLDState(NamedTuple):
     position: jax.Array  # (d,)
     precond: PrecondState
+    step_size: jax.Array  # h: the setting, or the pilot's choice (step_size: auto)
 
 
 class SGLDInfo(NamedTuple):
@@ -106,38 +121,133 @@ def _log_q(to, frm, grad_frm, G, h):
     return -jnp.sum((to - frm - h * G * grad_frm) ** 2 / (4 * h * G))
 
 
-def build(*, step_size: float, batch_size: int, precond: str, beta1: float, beta2: float, eps: float, bias_correction: bool) -> Algorithm:
-    """SGLD from w* with step h = ``step_size`` on minibatches of ``batch_size`` rows."""
-    h, b = step_size, batch_size
+def pooled_mean(x):
+    """The mean of ``x`` over the chains when called under the driver's chain vmap (axis
+    ``CHAIN_AXIS``), so every chain takes the same decision; ``x`` itself outside it."""
+    try:
+        return jax.lax.pmean(x, CHAIN_AXIS)
+    except NameError:  # not vmapped over chains (a single chain)
+        return x
+
+
+def build(
+    *, step_size: float | str, batch_size: int, precond: str, beta1: float, beta2: float, eps: float, bias_correction: bool
+) -> Algorithm:
+    """SGLD from w* with step h = ``step_size`` (or ``"auto"``: chosen by the pilot in
+    ``tune``) on minibatches of ``batch_size`` rows."""
+    auto = step_size == AUTO
+    if auto and precond not in AUTO_PRECONDITIONERS:
+        raise ValueError(f"step_size: auto needs precond in {AUTO_PRECONDITIONERS}, not {precond!r}")
+    b = batch_size
     update_preconditioner = preconditioner(precond, beta1, beta2, eps, bias_correction)
 
     def init(key, posterior) -> SGLDState:
         del key
         zeros = jnp.zeros_like(posterior.w_star)
-        return SGLDState(posterior.w_star, PrecondState(zeros, zeros, jnp.zeros((), jnp.int32)))
+        h = jnp.asarray(jnp.nan if auto else step_size, posterior.w_star.dtype)
+        return SGLDState(posterior.w_star, PrecondState(zeros, zeros, jnp.zeros((), jnp.int32)), h)
 
-    def step(key, state: SGLDState, posterior, record: bool):
-        def scaled_loss(w, batch):
+    def scaled_loss(posterior):
+        def f(w, batch):
             """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
             return posterior.nbeta * posterior.batch_loss(w, *batch)
 
-        def grad_log_post(w, g_loss):
-            return -g_loss - posterior.gamma * (w - posterior.w_star)
+        return f
 
+    def grad_log_post(posterior, w, g_loss):
+        return -g_loss - posterior.gamma * (w - posterior.w_star)
+
+    def move(key, state: SGLDState, posterior, h):
+        """One update at step h: (new state, the minibatch, U_b(w), the loss gradient, G, drift)."""
         w = state.position
         k_batch, k_noise = jax.random.split(key)
         batch = minibatch.draw(k_batch, posterior, b)
-        u_w, g = jax.value_and_grad(scaled_loss)(w, batch)
+        u_w, g = jax.value_and_grad(scaled_loss(posterior))(w, batch)
         pstate, G, drift = update_preconditioner(state.precond, g)
-        new = preconditioned_step(k_noise, w, grad_log_post(w, drift), G, h)
+        new = preconditioned_step(k_noise, w, grad_log_post(posterior, w, drift), G, h)
+        return state._replace(position=new, precond=pstate), batch, u_w, g, G, drift
+
+    def step(key, state: SGLDState, posterior, record: bool):
+        h = state.step_size if auto else step_size  # a fixed h stays a compiled-in constant
+        w = state.position
+        new_state, batch, u_w, g, G, drift = move(key, state, posterior, h)
+        new = new_state.position
         accept = jnp.nan
         mala = record and precond != "adam"
         if mala:  # MALA check of this proposal; log π̂ = −nβL_b + log prior
-            u_new, g_new = jax.value_and_grad(scaled_loss)(new, batch)
+            u_new, g_new = jax.value_and_grad(scaled_loss(posterior))(new, batch)
             lp_w, lp_new = -u_w + posterior.log_prior(w), -u_new + posterior.log_prior(new)
-            log_alpha = lp_new - lp_w + _log_q(w, new, grad_log_post(new, g_new), G, h) - _log_q(new, w, grad_log_post(w, drift), G, h)
+            log_alpha = (
+                lp_new
+                - lp_w
+                + _log_q(w, new, grad_log_post(posterior, new, g_new), G, h)
+                - _log_q(new, w, grad_log_post(posterior, w, drift), G, h)
+            )
             accept = jnp.exp(jnp.minimum(0.0, jnp.nan_to_num(log_alpha, nan=-jnp.inf)))
         grads = (2 if mala else 1) * b / posterior.n
-        return SGLDState(new, pstate), SGLDInfo(jnp.asarray(accept, w.dtype), jnp.asarray(grads, w.dtype))
+        return new_state, SGLDInfo(jnp.asarray(accept, w.dtype), jnp.asarray(grads, w.dtype))
 
-    return Algorithm(init, step)
+    def largest_curvature(key, posterior):
+        """The largest eigenvalue of the minibatch Hessian of −log π̂ at w* (power iteration)."""
+        k_batch, k_v = jax.random.split(key)
+        batch = minibatch.draw(k_batch, posterior, b)
+        w0 = posterior.w_star
+
+        def neg_log_post(w):
+            return scaled_loss(posterior)(w, batch) - posterior.log_prior(w)
+
+        def hvp(v):
+            return jax.jvp(jax.grad(neg_log_post), (w0,), (v,))[1]
+
+        def power(_, v):
+            hv = hvp(v)
+            return hv / jnp.linalg.norm(hv)
+
+        v = jax.random.normal(k_v, w0.shape, w0.dtype)
+        v = jax.lax.fori_loop(0, POWER_ITERATIONS, power, v / jnp.linalg.norm(v))
+        return jnp.vdot(v, hvp(v))  # the Rayleigh quotient at the converged direction
+
+    def tune(key, posterior):
+        """The pilot (module doc): from w*, ``PILOT_SEGMENTS`` segments of ``PILOT_STEPS``
+        steps; after each, h ← h·AUTO_BIAS/(predicted relative bias), pooled over chains,
+        within a factor ``PILOT_MAX_FACTOR`` (h kept where the segment's λ estimate is not
+        positive). A segment whose chains leave the finite numbers restarts them at w* with
+        h / PILOT_MAX_FACTOR. Returns the chains where the pilot left them (a warm start for
+        burn-in) and h."""
+        dtype = posterior.w_star.dtype
+        k_curv, k_pilot = jax.random.split(key)
+        a_max = pooled_mean(largest_curvature(k_curv, posterior))
+        g_max = 1.0 if precond == "none" else 1.0 / eps  # G ≤ 1/eps
+        h0 = (START_EPS / (a_max * g_max)).astype(dtype)
+        start = init(key, posterior)
+
+        def pilot_step(state, key):
+            h = state.step_size
+            new, batch, u_w, g, G, _ = move(key, state, posterior, h)
+            grad = grad_log_post(posterior, state.position, g)  # ĝ at w (rmsprop: the raw gradient, as the drift)
+            u_star = scaled_loss(posterior)(posterior.w_star, batch)
+            return new, (jnp.sum(G * grad**2), u_w - u_star)
+
+        def segment(carry, key):
+            state = carry
+            state, (gg, du) = jax.lax.scan(pilot_step, state, jax.random.split(key, PILOT_STEPS))
+            half = PILOT_STEPS // 2
+            finite = jnp.all(jnp.isfinite(state.position))
+            ok = pooled_mean(finite.astype(dtype)) == 1.0
+            g2 = pooled_mean(jnp.where(finite, jnp.mean(gg[half:]), 0.0))
+            llc = pooled_mean(jnp.where(finite, jnp.mean(du[half:]), 0.0))
+            h = state.step_size
+            bias = h * g2 / (4 * llc)
+            factor = jnp.clip(AUTO_BIAS / bias, 1 / PILOT_MAX_FACTOR, PILOT_MAX_FACTOR)
+            # no usable λ estimate (L_n not above L_n(w*) on average: w* is not a minimum, or the chains
+            # have barely moved): keep h; blown-up chains: h / PILOT_MAX_FACTOR
+            usable = (llc > 0) & jnp.isfinite(factor)
+            factor = jnp.where(ok, jnp.where(usable, factor, 1.0), 1 / PILOT_MAX_FACTOR)
+            state = jax.tree.map(lambda a, z: jnp.where(ok, a, z), state, start)  # restart a blown-up pilot at w*
+            return state._replace(step_size=(h * factor).astype(dtype)), (h, bias)
+
+        state, _ = jax.lax.scan(segment, start._replace(step_size=h0), jax.random.split(k_pilot, PILOT_SEGMENTS))
+        spent = (POWER_ITERATIONS + 1) * HVP_GRADS * b / posterior.n + PILOT_SEGMENTS * PILOT_STEPS * (1 + LOSS_PASS_FDE) * b / posterior.n
+        return state, Tuned({"step_size": state.step_size}, jnp.asarray(spent, dtype))
+
+    return Algorithm(init, step, tune if auto else None)
