@@ -12,7 +12,9 @@ interpreter start, imports, reading inputs, building the posterior, writing the
 trace. ``fixed`` = compile + other. Each rule's start-up cost (process start to first useful work)
 is also timed directly: a fresh interpreter importing what Snakemake's script preamble imports
 (``snakemake.script``) and the import statements of the rule's adapter in ``workflow/scripts/``,
-given as a ratio to a bare ``python -c pass`` timed in the same run. Finally the same command runs
+given as a ratio to a bare ``python -c pass`` timed in the same run; the light rules (``run:``
+blocks: estimates, tables, sweep figures) run inside the snakemake process, so they have no
+start-up of their own and their job seconds are their whole cost. Finally the same command runs
 again (nothing to do).
 
     uv run python benchmarks/overhead.py [--tiny] [--cores 2] [--workdir DIR] [--out results/benchmarks/overhead.json]

@@ -9,8 +9,6 @@ rule aggregate:
     benchmark:
         "results/benchmarks/aggregate/aggregate.tsv"
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         experiments={name: {k: e[k] for k in ("settings", "runs", "replicates")} for name, e in PLAN.experiments.items()},
         ids={
@@ -22,5 +20,7 @@ rule aggregate:
         },
         stats=STAT_COLUMNS,
         code=stage_code("aggregate"),
-    script:
-        "../workflow/scripts/aggregate.py"
+    run:
+        from llcbench.aggregate import write_sweep
+
+        in_process(rule, log, write_sweep, params.experiments, input.llc, params.stats, params.ids, output.csv, output.index)

@@ -9,10 +9,10 @@ rule training_checkpoint:
     log:
         "results/logs/checkpoint/{checkpoint_id}.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         settings=lambda wc: PLAN.checkpoints[wc.checkpoint_id],
         code=stage_code("stages.checkpoint"),
-    script:
-        "../workflow/scripts/checkpoint.py"
+    run:
+        from llcbench.stages.checkpoint import extract_checkpoint
+
+        in_process(rule, log, extract_checkpoint, params.settings, wildcards.checkpoint_id, input.erm, output.checkpoint)

@@ -6,7 +6,7 @@ from llcbench.aggregate import stat_columns
 from llcbench.config import ConfigError, check_config, coerce_scalars
 from llcbench.files import check_output_dir
 from llcbench.plan import build_plan, experiment_runs, run_sampler_name
-from llcbench.runtime import stop_on_signal
+from llcbench.runtime import in_process, stop_on_signal
 from llcbench.sources import code_hash
 
 RESULTS = "results"
@@ -48,6 +48,13 @@ def stage_code(module):
     """Content hash of an llcbench stage module and what it imports (a `params` entry:
     editing that code re-runs the rule's jobs; moving the project does not)."""
     return code_hash(f"llcbench.{module}")
+
+
+def declared_threads(rule_name):
+    """`params` entry `compute_threads`: the threads a rule declares (after --set-threads),
+    which --cores never lowers; numerical jobs compute with exactly these, so a result does not
+    depend on --cores (llcbench.runtime.compute_threads). A change re-runs the rule's jobs."""
+    return lambda wc: workflow.get_rule(rule_name).resources["_cores"].value
 
 
 # The code a sampler's runs depend on: the sampling stage, the driver, and the sampler's module with its imports.

@@ -11,5 +11,6 @@ rule data:
     params:
         settings=lambda wc: PLAN.data[wc.data_id],
         code=stage_code("stages.data"),
+        compute_threads=declared_threads("data"),
     script:
         "../workflow/scripts/data.py"

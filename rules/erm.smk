@@ -13,5 +13,6 @@ rule erm:
     params:
         settings=lambda wc: PLAN.erm[wc.erm_id],
         code=stage_code("stages.erm"),
+        compute_threads=declared_threads("erm"),
     script:
         "../workflow/scripts/erm.py"

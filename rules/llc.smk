@@ -14,10 +14,10 @@ rule llc:
     benchmark:
         "results/benchmarks/llc/{run_id}.tsv"
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         health=HEALTH,
         code=stage_code("stages.estimate"),
-    script:
-        "../workflow/scripts/llc.py"
+    run:
+        from llcbench.stages.estimate import estimate_llc
+
+        in_process(rule, log, estimate_llc, input.trace, output.llc, output.summary, params.health)

@@ -38,12 +38,12 @@ rule plot_sweep:
     benchmark:
         "results/benchmarks/plot_sweep/sweep.tsv"
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         code=stage_code("plots"),
-    script:
-        "../workflow/scripts/plot_sweep.py"
+    run:
+        from llcbench.plots import sweep_figures
+
+        in_process(rule, log, sweep_figures, input.csv, input.scoreboard, output.llc, output.wnv)
 
 
 # LLC along training, one figure per experiment with training.checkpoints.
@@ -61,12 +61,12 @@ rule plot_trajectory:
     log:
         "results/logs/plots/trajectory_{experiment}.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         code=stage_code("plots"),
-    script:
-        "../workflow/scripts/plot_trajectory.py"
+    run:
+        from llcbench.plots import trajectory_figure
+
+        in_process(rule, log, trajectory_figure, input.csv, input.erm, wildcards.experiment, output.png)
 
 
 # Per-run figures of every checkpoint run (not part of `all`):
@@ -112,13 +112,13 @@ rule plot_step_size_calibration:
     log:
         "results/logs/plots/{sampler}_step_size.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         stats=lambda wc: {f"{s.name}_mean": s.meaning for s in SAMPLERS[wc.sampler].spec.stats if s.at == "draw"},
         code=stage_code("plots"),
-    script:
-        "../workflow/scripts/plot_step_size.py"
+    run:
+        from llcbench.plots import step_size_figure
+
+        in_process(rule, log, step_size_figure, input.csv, wildcards.sampler, params.stats, output.png)
 
 
 # Present when the sweep varies model.target_params (config/presets/scaling.yaml).
@@ -130,10 +130,10 @@ rule plot_scaling:
     log:
         "results/logs/plots/scaling.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         labels=scaling_labels(),
         code=stage_code("plots"),
-    script:
-        "../workflow/scripts/plot_scaling.py"
+    run:
+        from llcbench.plots import scaling_figure
+
+        in_process(rule, log, scaling_figure, input.csv, output.png, params.labels)

@@ -14,5 +14,6 @@ rule sample:
     params:
         settings=lambda wc: PLAN.runs[wc.run_id],
         code=lambda wc: SAMPLER_CODE[run_sampler_name(wc.run_id)],
+        compute_threads=declared_threads("sample"),
     script:
         "../workflow/scripts/sample.py"

@@ -12,13 +12,13 @@ rule scoreboard:
     log:
         "results/logs/scoreboard.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         references={name: e["settings"]["reference"] for name, e in PLAN.experiments.items()},
         code=stage_code("scoreboard"),
-    script:
-        "../workflow/scripts/scoreboard.py"
+    run:
+        from llcbench.scoreboard import write_scoreboard
+
+        in_process(rule, log, write_scoreboard, input.csv, params.references, output.csv)
 
 
 rule plot_scoreboard:
@@ -29,9 +29,9 @@ rule plot_scoreboard:
     log:
         "results/logs/plots/scoreboard.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         code=stage_code("plots"),
-    script:
-        "../workflow/scripts/plot_scoreboard.py"
+    run:
+        from llcbench.plots import scoreboard_figure
+
+        in_process(rule, log, scoreboard_figure, input.csv, output.png)

@@ -10,12 +10,12 @@ rule trajectory:
     log:
         "results/logs/trajectory.log",
     localrule: True
-    conda:
-        "../envs/llcbench.yaml"
     params:
         trajectories={
             name: {"settings": e["settings"], "erm_id": e["erm_id"], "trajectory": e["trajectory"]} for name, e in TRAJECTORIES.items()
         },
         code=stage_code("trajectory"),
-    script:
-        "../workflow/scripts/trajectory.py"
+    run:
+        from llcbench.trajectory import write_trajectory
+
+        in_process(rule, log, write_trajectory, params.trajectories, input.llc, input.checkpoints, input.erm, output.csv)

@@ -1,9 +1,11 @@
-"""Light jobs: every workflow job is a fresh Python process, so what its adapter script imports
-is paid once per job. A job imports only the heavy packages its stage uses: no JAX where nothing
-is computed with it, no ArviZ or SciPy where no diagnostic is computed, no matplotlib where no
-figure is drawn. Each adapter's import statements run in a fresh interpreter (after what
-Snakemake's script preamble imports) and the heavy packages that ended up loaded are compared
-with what the stage may use."""
+"""Light jobs. A job of a `script:` rule is a fresh Python process, so what its adapter script
+imports is paid once per job: it imports only the heavy packages its stage uses (no JAX where
+nothing is computed with it, no ArviZ or SciPy where no diagnostic is computed, no matplotlib
+where no figure is drawn). Each adapter's import statements run in a fresh interpreter (after
+what Snakemake's script preamble imports) and the heavy packages that ended up loaded are
+compared with what the stage may use. The light rules (estimates, tables, sweep figures) run
+inside the snakemake process instead (`run:`, llcbench.runtime.in_process); that they do is
+checked on the tiny run (tests/test_workflow.py)."""
 
 import ast
 import subprocess
@@ -16,18 +18,9 @@ HEAVY = ("jax", "optax", "blackjax", "scipy", "arviz_base", "arviz_stats", "arvi
 USES = {
     "data": {"jax"},  # data are drawn with jax.random
     "erm": {"jax", "optax"},
-    "checkpoint": set(),
     "sample": {"jax", "optax", "blackjax", "arviz_base"},  # arviz_base: the trace's DataTree (from_dict)
-    "llc": {"arviz_base", "arviz_stats", "scipy", "jax"},  # ArviZ's ESS, R-hat, MCSE (arviz_base loads jax: module doc)
+    # ArviZ's ESS and R-hat on the figures (arviz_base loads jax: llcbench.diagnostics' doc)
     "plot_run": {"arviz_base", "arviz_stats", "arviz_plots", "scipy", "jax", "matplotlib"},
-    "aggregate": set(),
-    "trajectory": set(),
-    "plot_sweep": {"matplotlib"},
-    "plot_step_size": {"matplotlib"},
-    "plot_trajectory": {"matplotlib"},
-    "plot_scaling": {"matplotlib"},
-    "scoreboard": set(),  # pandas only
-    "plot_scoreboard": {"matplotlib"},
 }
 
 

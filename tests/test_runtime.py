@@ -94,3 +94,36 @@ def test_planning_a_run_imports_no_numerics_or_table_libraries():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     heavy = [m for m in ("jax", "pandas", "xarray", "scipy", "arviz_stats", "matplotlib", "blackjax") if f"'{m}'" in loaded]
     assert heavy == [], heavy
+
+
+ROUNDING = """
+import hashlib, sys
+from types import SimpleNamespace
+import numpy as np
+from llcbench.runtime import setup_job
+params = SimpleNamespace(compute_threads={declared}) if {declared} else SimpleNamespace()
+setup_job(SimpleNamespace(threads={scheduled}, params=params, rule="sample", log=[], config={{}}))
+import jax, jax.numpy as jnp
+rng = np.random.default_rng(0)  # the default experiment's layer shapes: n = 4096, in_dim 32, width 62
+x, a, b = (jnp.asarray(rng.standard_normal(s) / np.sqrt(s[0]), jnp.float32) for s in ((4096, 32), (32, 62), (62, 62)))
+loss = lambda a, b: jnp.mean(jax.nn.relu(jax.nn.relu(x @ a) @ b) ** 2)
+grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(a, b)
+print(hashlib.sha256(b"".join(np.asarray(g).tobytes() for g in grads)).hexdigest())
+"""
+
+
+def _gradient_bits(scheduled, declared=None):
+    """A hash of the bits of one MLP gradient computed in a job process."""
+    code = ROUNDING.format(scheduled=scheduled, declared=declared)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_a_numerical_job_computes_with_its_declared_threads_so_cores_never_change_its_bits():
+    """A 2-thread rule run under `--cores 1` is scheduled with 1 thread; it must still compute
+    with 2, or its numbers differ from a `--cores 2` run. The control (a job that follows the
+    scheduled count, as every job did before) shows this gradient's bits do depend on XLA's
+    thread count, so the first assertion is not true by accident."""
+    under_cores_1, under_cores_2 = _gradient_bits(1, declared=2), _gradient_bits(2, declared=2)
+    assert under_cores_1 == under_cores_2
+    assert _gradient_bits(1) != under_cores_2, "XLA's rounding no longer depends on its thread count here"

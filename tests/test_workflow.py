@@ -78,6 +78,25 @@ def test_tiny_run_writes_sweep_csv(tiny_run):
     assert "llc_sweep_results.csv" in res.stdout + res.stderr
 
 
+def test_light_jobs_run_inside_the_snakemake_process_and_log_to_their_own_files(tiny_run):
+    """The estimates, tables and sweep figures run in the snakemake process (`run:` rules,
+    llcbench.runtime.in_process): every such job's log names one and the same process, and
+    its own rule; the sampler jobs are processes of their own (they set XLA's threads)."""
+    wd, _ = tiny_run
+    logs = wd / "results/logs"
+
+    def pids(paths):
+        return {p.name: re.search(r"pid (\d+)\)", p.read_text()) for p in paths}
+
+    runs = pd.read_csv(wd / "results/llc_sweep_results.csv")["run_id"]
+    light = [*(logs / f"llc/{run_id}.log" for run_id in runs), logs / "aggregate.log", logs / "scoreboard.log", logs / "plots/sweep.log"]
+    found = pids(light)
+    assert all(found.values()), [name for name, m in found.items() if m is None]
+    assert len({m.group(1) for m in found.values()}) == 1, found
+    assert "rule llc," in light[0].read_text() and "wrote" in (logs / "aggregate.log").read_text()
+    assert not any(pids(sorted((logs / "sample").glob("*.log"))).values())  # scripts: "rule sample, threads ..."
+
+
 def test_tiny_run_netcdf_outputs_open_with_xarray_and_carry_provenance(tiny_run):
     wd, _ = tiny_run
     table = pd.read_csv(wd / "results/llc_sweep_results.csv")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from typing import TYPE_CHECKING
 
 from llcbench import files
@@ -108,3 +110,12 @@ def index_table(ids: dict[str, dict]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(rows, columns=["id", "kind", "settings_json"])
+
+
+def write_sweep(experiments: dict, llc_files: list[str], stats: list[str], ids: dict[str, dict], csv_out: str, index_out: str) -> None:
+    """The aggregate job: the sweep CSV from every run's llc.nc (``sweep_table``) and the ID
+    index (``index_table``), written atomically."""
+    table = sweep_table(experiments, files.by_parent(llc_files), stats)
+    files.write_text(table.to_csv(index=False), csv_out)
+    files.write_text(index_table(ids).to_csv(index=False), index_out)
+    logging.getLogger(__name__).info("wrote %d rows", len(table))

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 VERSIONED_PACKAGES = ("llcbench", "jax", "jaxlib", "blackjax", "optax", "arviz", "xarray", "netCDF4", "numpy", "snakemake")
 
 
+def by_parent(paths) -> dict[str, str]:
+    """``results/<kind>/<id>/<file>`` paths as {id: path}."""
+    return {Path(p).parent.name: str(p) for p in paths}
+
+
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages that shape results, plus Python's."""
     out = {"python": platform.python_version()}

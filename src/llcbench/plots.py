@@ -314,3 +314,28 @@ def scaling(table: pd.DataFrame, path, labels: dict[str, str] | None = None) -> 
     where = f" (n={first['n']}, nβ={first['nbeta']:.4g}, γ={first['gamma']:.4g})" if first is not None else ""
     fig.suptitle(f"Scaling: λ̂ and cost against the parameter count{where}; hollow: runs with health flags", fontsize=10)
     return save_png(fig, path)
+
+
+# The figure jobs (rules/plots.smk, rules/scoreboard.smk): file paths in, PNG files out.
+def sweep_figures(csv: str, scoreboard_csv: str, llc_png: str, wnv_png: str) -> None:
+    """λ̂ (with each experiment's reference from the scoreboard) and WNV across the sweep."""
+    table = pd.read_csv(csv)
+    sweep_llc(table, llc_png, pd.read_csv(scoreboard_csv))
+    sweep_wnv(table, wnv_png)
+
+
+def scoreboard_figure(csv: str, png: str) -> None:
+    scoreboard(pd.read_csv(csv), png)
+
+
+def step_size_figure(csv: str, sampler: str, stats: dict[str, str], png: str) -> None:
+    step_size_calibration(pd.read_csv(csv), sampler, stats, png)
+
+
+def trajectory_figure(csv: str, erm_nc: str, experiment: str, png: str) -> None:
+    erm = files.open_dataset(erm_nc, drop_variables=["snapshot_w", "w_star"])
+    llc_trajectory(pd.read_csv(csv), erm, experiment, png)
+
+
+def scaling_figure(csv: str, png: str, labels: dict[str, str]) -> None:
+    scaling(pd.read_csv(csv), png, labels)

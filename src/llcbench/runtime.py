@@ -1,6 +1,7 @@
-"""Process setup. For workflow scripts: import and call ``setup_job`` before anything
-imports JAX (XLA reads its thread settings once, at start-up). For the snakemake process:
-``stop_on_signal``, which the Snakefile's ``onstart`` hook calls."""
+"""Job setup. For workflow scripts (a job in a fresh interpreter): import and call ``setup_job``
+before anything imports JAX (XLA reads its thread settings once, at start-up). For light jobs
+run inside the snakemake process (a rule's ``run:`` block): ``in_process``. For the snakemake
+process itself: ``stop_on_signal``, which the Snakefile's ``onstart`` hook calls."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import signal
 import sys
 import threading
 import time
+import warnings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_IN_PROCESS = threading.Lock()  # one light job at a time in the snakemake process
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -25,11 +30,22 @@ def thread_env(threads: int) -> dict[str, str]:
     }
 
 
+def compute_threads(snakemake) -> int:
+    """The threads a job computes with: its ``params.compute_threads`` (the rule's declared
+    ``threads``, after ``--set-threads``; ``rules/common.smk``) when the rule passes one, else
+    ``snakemake.threads``. XLA's CPU results depend on its thread count (it splits matmuls and
+    reductions by it), and ``snakemake.threads`` is the declared count lowered to ``--cores``,
+    so numerical jobs take the declared count: the same config gives the same numbers at any
+    ``--cores`` (a job may then use more threads than ``--cores``)."""
+    declared = getattr(getattr(snakemake, "params", None), "compute_threads", None)
+    return max(1, int(snakemake.threads if declared is None else declared))
+
+
 def setup_job(snakemake) -> logging.Logger:
-    """Limit JAX/BLAS threads to ``snakemake.threads``, point JAX at the shared
+    """Limit JAX/BLAS threads to ``compute_threads(snakemake)``, point JAX at the shared
     compilation cache (config ``compile_cache``), send logging and warnings to the
     job's first ``log:`` file, and return the job's logger."""
-    threads = max(1, int(snakemake.threads))
+    threads = compute_threads(snakemake)
     # Ctrl-C reaches every job of the foreground process group. Python's own SIGINT handler only
     # raises KeyboardInterrupt once the main thread runs Python again, which in a long compiled
     # sampler loop (it sits in XLA) is when the loop is over, and snakemake waits for it; the
@@ -50,7 +66,7 @@ def setup_job(snakemake) -> logging.Logger:
         raise RuntimeError("setup_job must run before jax is imported")
     log_path = snakemake.log[0] if len(snakemake.log) else None
     handlers = [logging.FileHandler(log_path, mode="w")] if log_path else [logging.StreamHandler()]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
     for noisy in ("jax._src.xla_bridge", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -62,14 +78,49 @@ def setup_job(snakemake) -> logging.Logger:
 
     sys.excepthook = log_uncaught
     log.info(
-        "rule %s, threads %s, NPROC=%s, XLA_FLAGS=%s, compile cache %s",
+        "rule %s, threads %s (scheduled as %s), NPROC=%s, XLA_FLAGS=%s, compile cache %s",
         snakemake.rule,
         threads,
+        snakemake.threads,
         env["NPROC"],
         env["XLA_FLAGS"],
         os.environ.get("JAX_COMPILATION_CACHE_DIR", "off"),
     )
     return log
+
+
+def in_process(rule: str, log_files, function, *args) -> None:
+    """Run a light job, ``function(*args)``, inside the snakemake process: a rule's ``run:``
+    block calls this for the estimates, tables and sweep figures, each seconds of work that
+    a fresh interpreter's imports (ArviZ, SciPy, pandas, matplotlib: 3-7 s) would otherwise
+    multiply; the first such job of a run pays them once. Jobs run one at a time (matplotlib's
+    pyplot and logging's handlers are process-wide; snakemake runs ``run:`` jobs in threads).
+    The ``llcbench`` loggers and warnings go to ``log_files[0]``, not to snakemake's output;
+    an exception is logged there and re-raised, so the job fails as a script's would."""
+    with _IN_PROCESS:
+        handler = logging.FileHandler(log_files[0], mode="w")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        package = logging.getLogger("llcbench")
+        saved = package.level, package.propagate
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False
+        log = logging.getLogger(f"llcbench.{rule}")
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: log.warning(
+                    "%s", warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+                )
+                log.info("rule %s, in the snakemake process (pid %d)", rule, os.getpid())
+                function(*args)
+        except BaseException:
+            log.error("job failed", exc_info=True)
+            raise
+        finally:
+            package.removeHandler(handler)
+            handler.close()
+            package.setLevel(saved[0])
+            package.propagate = saved[1]
 
 
 def stop_on_signal(signum: int = signal.SIGTERM, *, stop_jobs: bool = True, interval: float = 0.2, kill_after: float = 20.0) -> None:

@@ -32,10 +32,13 @@ Pandas only: the scoreboard job imports no JAX, ArviZ or SciPy.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 import pandas as pd
+
+from llcbench import files
 
 Z_MAX = 2.0  # |z| below this: the sampler agrees with the reference (ranking eligibility)
 ANALYTIC = "analytic"
@@ -148,3 +151,13 @@ def ranking(table: pd.DataFrame) -> dict[str, list[str]]:
     """Experiment -> its ranked samplers (best first), from a scoreboard's ``rank`` column."""
     ranked = table.dropna(subset=["rank"]).sort_values(["experiment", "rank"], kind="stable")
     return {e: list(rows["sampler"]) for e, rows in ranked.groupby("experiment", sort=False)}
+
+
+def write_scoreboard(sweep_csv: str, references: dict[str, str], out: str) -> None:
+    """The scoreboard job: ``scoreboard`` of the sweep CSV, written atomically; the ranking is logged."""
+    table = scoreboard(pd.read_csv(sweep_csv), references)
+    files.write_text(table.to_csv(index=False), out)
+    log = logging.getLogger(__name__)
+    for experiment, ranked in ranking(table).items():
+        log.info("%s: %s", experiment, " < ".join(ranked))
+    log.info("wrote %d rows", len(table))

@@ -3,6 +3,8 @@ files and the checkpoint files (the final step's row from the end-of-training ru
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from llcbench import files
@@ -95,3 +97,11 @@ def flagged(status: pd.Series) -> pd.Series:
     divergences, diverged chains, a failure, or w*'s own flags): estimates to read with care."""
     rest = status.fillna("").str.split(";").map(lambda flags: [f for f in flags if f and not f.startswith("not_a_minimum")])
     return rest.map(lambda flags: bool(flags) and flags != ["ok"])
+
+
+def write_trajectory(trajectories: dict, llc_files: list[str], checkpoint_files: list[str], erm_files: list[str], out: str) -> None:
+    """The trajectory job: ``trajectory_table`` from the runs' llc.nc, the checkpoint files and
+    w* (erm.nc), written atomically."""
+    table = trajectory_table(trajectories, files.by_parent(llc_files), files.by_parent(checkpoint_files), files.by_parent(erm_files))
+    files.write_text(table.to_csv(index=False), out)
+    logging.getLogger(__name__).info("wrote %d rows", len(table))
