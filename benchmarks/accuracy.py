@@ -65,7 +65,7 @@ TINY_CASE = "dln_8x4x4x8_r2"  # the preset's smallest m = 1 case (d = 80)
 TINY = {
     "samplers": {
         "sgld": {"steps": 2000, "burn_in": 500, "eval_every": 10},
-        "hmc": {"steps": 100, "adapt_steps": 100},
+        "hmc": {"steps": 100, "burn_in": 20, "adapt_steps": 100},
         "mclmc": {"steps": 400, "tune_steps": 400},
     }
 }

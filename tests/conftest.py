@@ -67,7 +67,8 @@ def snakemake(workdir, *args, snakefile=None, timeout=1800):
 
 
 NUMBER = r"\d+(?:\.\d+)?"
-COUNTED = ("divergences", "nan_reverts")  # README: `divergences: k` (HMC, adjusted MCLMC), `nan_reverts: k` (MCLMC)
+# README: `divergences: k` (HMC, adjusted MCLMC), `nan_reverts: k` and `energy_spikes: k` (MCLMC)
+COUNTED = ("divergences", "nan_reverts", "energy_spikes")
 # README ("Diagnostics, health flags and the report"): `ok`, or every flag that fired, `;`-separated,
 # in this order (a sampler's counted flags in any order); a run that could not sample has its
 # failure instead of the chain flags.

@@ -134,7 +134,7 @@ def test_mclmc_counts_reverted_steps_flags_them_and_keeps_them_out_of_energy_sta
     # counted, the run is flagged, and the reverted steps' energy change (BlackJAX reports 0)
     # is not averaged in
     assert np.all(trace.diverged_step == -1) and np.all(trace.theta_proj == 0) and np.all(np.isfinite(trace.loss))
-    assert counts == {"nan_reverts": 2 * 40}
+    assert counts == {"nan_reverts": 2 * 40, "energy_spikes": 0}  # a reverted step is no spike: its ΔE is unknown
     assert np.all(np.isnan(trace.stats["energy_change"])) and np.isnan(summary["energy_change_sq_per_dim_mean"])
     est = llc.estimate(trace.loss + 1.0, 1.0, post.nbeta)  # λ̂ = 0, finite: only the count can flag this run
     status = diagnostics.health_status(est, ess_tail=1e4, counts=counts, frac_below_L0=0.0, erm_converged=True,
@@ -143,8 +143,43 @@ def test_mclmc_counts_reverted_steps_flags_them_and_keeps_them_out_of_energy_sta
     # at a sane step nothing is reverted and the energy statistics are per step, in the units of
     # desired_energy_var (nats² per dimension): finite and positive
     trace, summary, counts = sample(0.05)
-    assert counts == {"nan_reverts": 0} and np.all(np.isfinite(trace.stats["energy_change"]))
+    assert counts == {"nan_reverts": 0, "energy_spikes": 0} and np.all(np.isfinite(trace.stats["energy_change"]))
     assert 0 < summary["energy_change_sq_per_dim_mean"] < 1
+
+
+def test_mclmc_counts_energy_spikes_and_flags_them(quadratic):
+    """A step whose ΔE²/d exceeds SPIKE_RATIO × desired_energy_var is an energy spike: counted,
+    and a non-zero count flags the run. On the quadratic target (posterior sd ~0.016 per
+    coordinate) a fixed step of 0.05 gives ΔE²/d far below the target, one of 2.0 far above."""
+    post, _ = quadratic
+    from llcbench import diagnostics
+    from llcbench.samplers.mclmc import SPIKE_RATIO
+    from llcbench.stages.sample import trace_tree
+
+    settings = {**SETTINGS["mclmc"], "chains": 2, "steps": 40, "eval_every": 4}
+    spec, algorithm = instantiate("mclmc", settings)
+    target = settings["desired_energy_var"]
+
+    def counted(step_size):
+        def init(key, posterior):
+            chain = algorithm.init(key, posterior)
+            return chain._replace(params=chain.params._replace(step_size=jnp.asarray(step_size, jnp.float32)))
+
+        trace = run_chains("mclmc", algorithm._replace(init=init, tune=None), spec, post, jax.random.key(3), chains=2, steps=40,
+                           burn_in=0, eval_every=4, loss_star=0.0, projection_seed=0)  # fmt: skip
+        dt = trace_tree(trace, {s.name: s for s in spec.stats}, burn_in=0, eval_every=4)
+        summary = diagnostics.sampler_summary(dt["sample_stats"].to_dataset(), dt["tuning"].to_dataset(), 4)
+        return summary, diagnostics.counted_flags(dt["sample_stats"].to_dataset(), summary)
+
+    calm, counts = counted(0.05)
+    assert counts["energy_spikes"] == 0 and calm["energy_change_sq_per_dim_mean"] < SPIKE_RATIO * target
+    wild, counts = counted(2.0)
+    assert counts["nan_reverts"] == 0 and 0 < counts["energy_spikes"] <= 2 * 40
+    assert wild["energy_change_sq_per_dim_mean"] > SPIKE_RATIO * target  # the spikes are what the count says
+    est = llc.estimate(np.ones((2, 10)), 0.5, post.nbeta)  # a finite, converged-looking estimate: only the count flags it
+    status = diagnostics.health_status(est, ess_tail=1e4, counts=counts, frac_below_L0=0.0, erm_converged=True,
+                                       thresholds={"rhat_max": 1.05, "ess_min": 0})  # fmt: skip
+    assert f"energy_spikes: {counts['energy_spikes']:.0f}" in status.split(";")
 
 
 def test_mclmc_in_float32_tunes_and_samples_a_posterior_far_from_the_origin(quadratic):
