@@ -15,7 +15,7 @@ from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
 from llcbench.samplers import CHAIN_AXIS, instantiate, sgld
 from llcbench.samplers.driver import LOSS_PASS_FDE, run_chains
 from test_cost import counted, forward_fde  # noqa: F401 - counted is a fixture
-from test_samplers_quadratic import SGLD
+from test_samplers_quadratic import SGLD, run
 
 AUTO = {**SGLD, "step_size": "auto"}
 RMSPROP = {**AUTO, "precond": "rmsprop", "eps": 1.0}  # eps = 1: G ≤ 1 at the exact minimum w0 (test_samplers_quadratic)
@@ -59,20 +59,7 @@ def tune(post, settings, key=0, chains=4):
 @pytest.mark.parametrize("settings", [AUTO, RMSPROP], ids=["plain", "rmsprop"])
 def test_auto_step_size_recovers_the_quadratic_learning_coefficient(quadratic, settings):
     post, exact = quadratic
-    spec, algorithm = instantiate("sgld", settings)
-    trace = run_chains(
-        "sgld",
-        algorithm,
-        spec,
-        post,
-        jax.random.key(1),
-        chains=settings["chains"],
-        steps=settings["steps"],
-        burn_in=settings["burn_in"],
-        eval_every=settings["eval_every"],
-        loss_star=0.0,
-        projection_seed=0,
-    )
+    trace = run(post, "sgld", settings)
     h = trace.tuned["step_size"]
     assert h.shape == (settings["chains"],) and np.all(h == h[0]) and h[0] > 0  # one h, shared by the chains
     est = llc.estimate(trace.loss, 0.0, post.nbeta)
