@@ -53,7 +53,11 @@ def signal_in_compiled_loop(proc, wd, send, timeout=300) -> str:
     try:
         while time.monotonic() < deadline:
             for log in logs.glob("*.log"):
-                if earlier.get(log) != log.stat().st_mtime_ns and SAMPLING in log.read_text():
+                try:
+                    started = earlier.get(log) != log.stat().st_mtime_ns and SAMPLING in log.read_text()
+                except FileNotFoundError:  # snakemake removes a job's old log as the job starts
+                    continue
+                if started:
                     send(proc)
                     return log.stem
             assert proc.poll() is None, "the run ended before a sampler job started sampling"
