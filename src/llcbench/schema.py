@@ -60,14 +60,9 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     if v in ("minItems", "minProperties"):
         return f"allowed: at least {error.validator_value} entries"
     if v == "oneOf":
-        return "allowed: null or " + ", ".join(
-            str(o.get("type") or _DEF_WORDS.get(o.get("$ref", "").split("/")[-1])) for o in error.validator_value if o.get("type") != "null"
-        )
+        return "allowed: null or " + ", ".join(_option_word(o) for o in error.validator_value if o.get("type") != "null")
     if v == "anyOf":  # e.g. a number or a keyword (samplers.sgld.step_size: a number > 0 or auto)
-        return "allowed: " + " or ".join(
-            str(o["const"]) if "const" in o else str(o.get("type") or _DEF_WORDS.get(o.get("$ref", "").split("/")[-1]))
-            for o in error.validator_value
-        )
+        return "allowed: " + " or ".join(_option_word(o) for o in error.validator_value)
     if v == "required":
         return "allowed: a mapping that includes " + ", ".join(error.validator_value)
     if v == "uniqueItems":
@@ -84,6 +79,13 @@ _DEF_WORDS = {
     "checkpoint_count": "a count of checkpoints >= 2",
     "checkpoint_list": "a list of distinct training steps >= 1",
 }
+
+
+def _option_word(option: dict) -> str:
+    """One alternative of a oneOf/anyOf in words: its constant, its type, or its $defs entry's words."""
+    if "const" in option:
+        return str(option["const"])
+    return str(option.get("type") or _DEF_WORDS.get(option.get("$ref", "").split("/")[-1]))
 
 
 def _format(error: jsonschema.ValidationError, prefix: str) -> str:

@@ -147,12 +147,9 @@ def build(
         h = jnp.asarray(jnp.nan if auto else step_size, posterior.w_star.dtype)
         return SGLDState(posterior.w_star, PrecondState(zeros, zeros, jnp.zeros((), jnp.int32)), h)
 
-    def scaled_loss(posterior):
-        def f(w, batch):
-            """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
-            return posterior.nbeta * posterior.batch_loss(w, *batch)
-
-        return f
+    def scaled_loss(w, batch, posterior):
+        """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
+        return posterior.nbeta * posterior.batch_loss(w, *batch)
 
     def grad_log_post(posterior, w, g_loss):
         return -g_loss - posterior.gamma * (w - posterior.w_star)
@@ -162,7 +159,7 @@ def build(
         w = state.position
         k_batch, k_noise = jax.random.split(key)
         batch = minibatch.draw(k_batch, posterior, b)
-        u_w, g = jax.value_and_grad(scaled_loss(posterior))(w, batch)
+        u_w, g = jax.value_and_grad(scaled_loss)(w, batch, posterior)
         pstate, G, drift = update_preconditioner(state.precond, g)
         new = preconditioned_step(k_noise, w, grad_log_post(posterior, w, drift), G, h)
         return state._replace(position=new, precond=pstate), batch, u_w, g, G, drift
@@ -175,7 +172,7 @@ def build(
         accept = jnp.nan
         mala = record and precond != "adam"
         if mala:  # MALA check of this proposal; log π̂ = −nβL_b + log prior
-            u_new, g_new = jax.value_and_grad(scaled_loss(posterior))(new, batch)
+            u_new, g_new = jax.value_and_grad(scaled_loss)(new, batch, posterior)
             lp_w, lp_new = -u_w + posterior.log_prior(w), -u_new + posterior.log_prior(new)
             log_alpha = (
                 lp_new
@@ -194,7 +191,7 @@ def build(
         w0 = posterior.w_star
 
         def neg_log_post(w):
-            return scaled_loss(posterior)(w, batch) - posterior.log_prior(w)
+            return scaled_loss(w, batch, posterior) - posterior.log_prior(w)
 
         def hvp(v):
             return jax.jvp(jax.grad(neg_log_post), (w0,), (v,))[1]
@@ -225,7 +222,7 @@ def build(
             h = state.step_size
             new, batch, u_w, g, G, _ = move(key, state, posterior, h)
             grad = grad_log_post(posterior, state.position, g)  # ĝ at w (rmsprop: the raw gradient, as the drift)
-            u_star = scaled_loss(posterior)(posterior.w_star, batch)
+            u_star = scaled_loss(posterior.w_star, batch, posterior)
             return new, (jnp.sum(G * grad**2), u_w - u_star)
 
         def segment(carry, key):
@@ -244,7 +241,7 @@ def build(
             usable = (llc > 0) & jnp.isfinite(factor)
             factor = jnp.where(ok, jnp.where(usable, factor, 1.0), 1 / PILOT_MAX_FACTOR)
             state = jax.tree.map(lambda a, z: jnp.where(ok, a, z), state, start)  # restart a blown-up pilot at w*
-            return state._replace(step_size=(h * factor).astype(dtype)), (h, bias)
+            return state._replace(step_size=(h * factor).astype(dtype)), None
 
         state, _ = jax.lax.scan(segment, start._replace(step_size=h0), jax.random.split(k_pilot, PILOT_SEGMENTS))
         spent = (POWER_ITERATIONS + 1) * HVP_GRADS * b / posterior.n + PILOT_SEGMENTS * PILOT_STEPS * (1 + LOSS_PASS_FDE) * b / posterior.n
