@@ -182,6 +182,21 @@ def test_mclmc_counts_energy_spikes_and_flags_them(quadratic):
     assert f"energy_spikes: {counts['energy_spikes']:.0f}" in status.split(";")
 
 
+def test_mclmc_samples_at_the_given_fraction_of_the_tuned_step(quadratic):
+    """``step_size_fraction`` scales the tuner's step for the chain and nothing else: the same
+    key gives the same tuning, the chain's recorded step is the fraction of the tuner's, and
+    L and the preconditioner are the tuner's."""
+    post, _ = quadratic
+    runs = {f: run(post, "mclmc", step_size_fraction=f, chains=2, steps=40, eval_every=4, tune_steps=400) for f in (1.0, 0.5)}
+    full, half = runs[1.0].tuned, runs[0.5].tuned
+    np.testing.assert_array_equal(half["tuner_step_size"], full["tuner_step_size"])  # same key, same tuning
+    np.testing.assert_allclose(full["step_size"], full["tuner_step_size"], rtol=1e-6)
+    np.testing.assert_allclose(half["step_size"], 0.5 * half["tuner_step_size"], rtol=1e-6)
+    np.testing.assert_array_equal(half["L"], full["L"])
+    # the kernel was given the scaled step: the per-step statistic records what it integrated with
+    np.testing.assert_allclose(np.nanmean(runs[0.5].stats["step_size"], axis=1), half["step_size"], rtol=1e-6)
+
+
 def test_mclmc_in_float32_tunes_and_samples_a_posterior_far_from_the_origin(quadratic):
     # The quadratic target moved to w* = w0 + 100: the same Gaussian posterior (variance 2.4e-4 to
     # 2.6e-4 per coordinate), but there E[w²] ≈ 1e4, whose float32 rounding (~6e-4 per update)

@@ -79,6 +79,7 @@ SETTINGS = {
         "tune_steps": 2_000,
         "initial_step_size": 0.05,
         "desired_energy_var": 5e-4,
+        "step_size_fraction": 1.0,
         "diagonal_preconditioning": True,
     },
 }
