@@ -1,4 +1,5 @@
 import fcntl
+import functools
 import json
 import os
 import re
@@ -242,18 +243,30 @@ def pytest_collection_finish(session):
 IN_DIM, N, BETA, GAMMA = 9, 2000, 1.0, 1.0  # quadratic target: d = 10, nβ = 2000
 
 
+def quadratic_posterior(on_forward=None) -> LocalPosterior:
+    """The posterior of the ``quadratic`` fixture. With ``on_forward``, its model calls
+    ``on_forward(rows, w)`` on the host at every forward pass: ``rows`` the pass's rows, ``w``
+    its parameters ((d,), or (chains, d) under the driver's vmap)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
+    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
+    plain = make_apply([IN_DIM, 1], "identity")
+
+    def reported(w, x):
+        jax.debug.callback(functools.partial(on_forward, x.shape[0]), w)
+        return plain(w, x)
+
+    apply = plain if on_forward is None else reported
+    y = np.asarray(plain(jnp.asarray(w0), x))
+    return LocalPosterior(EmpiricalLoss(jnp.asarray(x), jnp.asarray(y), apply, row_loss_fn({"kind": "mse"})), jnp.asarray(w0), BETA, GAMMA)
+
+
 @pytest.fixture(scope="session")
 def quadratic():
     """Linear regression with exact targets: L_n(w) = (w − w0)ᵀC(w − w0), a Gaussian
     tempered posterior whose E[nβ L_n] = nβ tr(CΣ) ≈ d/2 is known exactly."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
-    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
-    sizes = [IN_DIM, 1]
-    apply = make_apply(sizes, "identity")
-    y = np.asarray(apply(jnp.asarray(w0), x))
-    post = LocalPosterior(EmpiricalLoss(jnp.asarray(x), jnp.asarray(y), apply, row_loss_fn({"kind": "mse"})), jnp.asarray(w0), BETA, GAMMA)
-    xt = np.hstack([x, np.ones((N, 1))]).astype(np.float64)
+    post = quadratic_posterior()
+    xt = np.hstack([np.asarray(post.x), np.ones((N, 1))]).astype(np.float64)
     c = xt.T @ xt / N
     sigma = np.linalg.inv(2 * post.nbeta * c + GAMMA * np.eye(IN_DIM + 1))
     exact = post.nbeta * np.trace(c @ sigma)

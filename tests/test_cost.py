@@ -3,17 +3,13 @@ model really makes. The quadratic target of test_samplers_quadratic, with a mode
 every forward pass reports its rows to a host counter: a gradient of b rows is one forward
 pass of b rows (b/n full-data equivalents), a full-data L_n pass one of n rows."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import BETA, GAMMA, IN_DIM, N
+from conftest import IN_DIM, N, quadratic_posterior
 from llcbench import aggregate, summary
-from llcbench.model import make_apply
-from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
 from llcbench.samplers import instantiate
 from llcbench.samplers.driver import LOSS_PASS_FDE, run_chains
 from test_samplers_quadratic import SETTINGS
@@ -23,23 +19,13 @@ ROWS = [0]  # rows of every forward pass since the last reset, over all chains
 
 
 def _count(rows, w):
-    ROWS[0] += rows * np.size(w)  # under vmap, w holds one entry per chain
+    ROWS[0] += rows * (np.size(w) // (IN_DIM + 1))  # under vmap, w holds one row per chain
 
 
 @pytest.fixture(scope="module")
 def counted():
     """The quadratic posterior of conftest.quadratic, its forward passes counted in ROWS."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
-    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
-    plain = make_apply([IN_DIM, 1], "identity")
-
-    def apply(w, x):
-        jax.debug.callback(functools.partial(_count, x.shape[0]), w[0])
-        return plain(w, x)
-
-    y = np.asarray(plain(jnp.asarray(w0), x))
-    return LocalPosterior(EmpiricalLoss(jnp.asarray(x), jnp.asarray(y), apply, row_loss_fn({"kind": "mse"})), jnp.asarray(w0), BETA, GAMMA)
+    return quadratic_posterior(_count)
 
 
 def forward_fde(fn):

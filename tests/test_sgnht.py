@@ -5,9 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from conftest import BETA, GAMMA, IN_DIM, N
-from llcbench.model import make_apply
-from llcbench.posterior import EmpiricalLoss, LocalPosterior, row_loss_fn
+from conftest import quadratic_posterior
 from llcbench.samplers import instantiate
 
 H = 1e-3
@@ -16,17 +14,7 @@ SEEN: list[np.ndarray] = []  # positions the model was evaluated at
 
 def recording_posterior():
     """The quadratic posterior of conftest.quadratic whose model records every w it is evaluated at."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N, IN_DIM)).astype(np.float32)
-    w0 = rng.normal(size=IN_DIM + 1).astype(np.float32)
-    plain = make_apply([IN_DIM, 1], "identity")
-
-    def apply(w, x):
-        jax.debug.callback(lambda v: SEEN.append(np.asarray(v)), w)
-        return plain(w, x)
-
-    y = np.asarray(plain(jnp.asarray(w0), x))
-    return LocalPosterior(EmpiricalLoss(jnp.asarray(x), jnp.asarray(y), apply, row_loss_fn({"kind": "mse"})), jnp.asarray(w0), BETA, GAMMA)
+    return quadratic_posterior(lambda rows, w: SEEN.append(np.asarray(w)))
 
 
 def test_each_step_takes_its_gradient_where_it_moves_to_and_carries_its_momentum_and_thermostat():
