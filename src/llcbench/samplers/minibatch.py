@@ -31,3 +31,10 @@ def grad_estimator(posterior):
         return -posterior.nbeta * jax.grad(posterior.batch_loss)(w, *batch) + jax.grad(posterior.log_prior)(w)
 
     return estimate
+
+
+def grad_where_it_lands(key, posterior, w, p, step_size: float, batch_size: int):
+    """ĝ (d,) on a fresh minibatch at w + h·p, the position a momentum update w ← w + h·p moves
+    to: the semi-implicit order of SGHMC and SGNHT (stable up to h·√a_max < 2 for the stiffest
+    curvature a_max; BlackJAX's kernels take ĝ at w, stable only while h·a_max < the friction)."""
+    return grad_estimator(posterior)(w + step_size * p, draw(key, posterior, batch_size))

@@ -46,12 +46,11 @@ def build(*, step_size: float, batch_size: int, num_integration_steps: int, alph
 
     def step(key, state: SGHMCState, posterior, record: bool):
         del record
-        grad = minibatch.grad_estimator(posterior)
 
         def one_update(carry, key):
             w, p = carry
             k_batch, k_noise = jax.random.split(key)
-            g = grad(w + step_size * p, minibatch.draw(k_batch, posterior, batch_size))  # at the w this update moves to
+            g = minibatch.grad_where_it_lands(k_batch, posterior, w, p, step_size, batch_size)
             return update(k_noise, w, p, g, step_size), None
 
         keys = jax.random.split(key, num_integration_steps)

@@ -53,7 +53,7 @@ def build(*, step_size: float, batch_size: int, alpha: float) -> Algorithm:
         del record
         k_batch, k_noise = jax.random.split(key)
         w, p, xi = state
-        g = minibatch.grad_estimator(posterior)(w + step_size * p, minibatch.draw(k_batch, posterior, batch_size))  # at the moved w
+        g = minibatch.grad_where_it_lands(k_batch, posterior, w, p, step_size, batch_size)
         state = SGNHTState(*update(k_noise, w, p, xi, g, step_size))
         return state, SGNHTInfo(state.xi, jnp.asarray(batch_size / posterior.n, state.xi.dtype))
 
