@@ -11,7 +11,13 @@ slices taken away by other runnable threads), the median number of runnable
 threads on the machine (oversubscribed when above the cores), the whole batch's
 gradients per second, and the ratio of the two modes.
 
-    uv run python benchmarks/threads.py [--jobs 2] [--iters 100] [--width 62] [--n 4096] [--out results/benchmarks/threads.json]
+Then the second thread: for each ``--sizes`` entry (hidden width:n), one job alone, its
+``--chains`` vmapped as a sampler's are, with 1 and with 2 threads: gradients per second of
+each and their ratio, beside the threads ``llcbench.runtime.sample_threads`` gives a sampler
+job of that size (it should pick 2 only where a second thread pays: below, two one-thread jobs
+side by side do more).
+
+    uv run python benchmarks/threads.py [--jobs 2] [--iters 100] [--width 62] [--n 4096] [--sizes 16:1024,30:2048,62:1024,62:4096] [--chains 4] [--out results/benchmarks/threads.json]
 """
 
 from __future__ import annotations
@@ -28,18 +34,18 @@ WORKER = """
 import json, resource, sys, time
 import jax, jax.numpy as jnp
 from llcbench.model import init_params, make_apply
-iters, width, n = map(int, sys.argv[1:4])
+iters, width, n, chains = map(int, sys.argv[1:5])
 sizes = [32, width, width, width, 1]
 apply = make_apply(sizes, "relu")
-w = init_params(jax.random.key(0), sizes)
+w = jnp.stack([init_params(jax.random.key(c), sizes) for c in range(chains)])
 x = jax.random.normal(jax.random.key(1), (n, 32))
 y = jax.random.normal(jax.random.key(2), (n, 1))
-grad = jax.grad(lambda w: jnp.mean((apply(w, x) - y) ** 2))
+grad = jax.vmap(jax.grad(lambda w: jnp.mean((apply(w, x) - y) ** 2)))  # the chains side by side, as a sampler's
 loop = jax.jit(lambda w: jax.lax.fori_loop(0, iters, lambda i, w: w - 1e-6 * grad(w), w))
 loop(w).block_until_ready()  # compile outside the timed region
 c0, t0, s0 = time.process_time(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
 loop(w).block_until_ready()
-print(json.dumps({"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0, "grads": iters,
+print(json.dumps({"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0, "grads": iters * chains,
                   "preempted": resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - s0}))
 """
 
@@ -66,6 +72,30 @@ def run_batch(jobs: int, argv: list[str], limits: dict | None) -> dict:
     }
 
 
+def second_thread(sizes: str, iters: int, chains: int) -> list[dict]:
+    """Per ``width:n`` entry: one job's chain-gradients per second with 1 and with 2 threads."""
+    from llcbench.runtime import sample_threads, thread_env
+
+    rows = []
+    for entry in sizes.split(","):
+        width, n = map(int, entry.split(":"))
+        layers = [32, width, width, width, 1]  # the worker's MLP
+        rate = {t: run_batch(1, [str(iters), str(width), str(n), str(chains)], thread_env(t))["grads_per_s"] for t in (1, 2)}
+        rows.append(
+            {
+                "width": width,
+                "n": n,
+                "chains": chains,
+                "work": chains * n * sum(a * b for a, b in zip(layers[:-1], layers[1:])),
+                "grads_per_s_1": rate[1],
+                "grads_per_s_2": rate[2],
+                "speedup_2_over_1": rate[2] / rate[1],
+                "sample_threads": sample_threads(n, layers, chains),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     from llcbench.runtime import thread_env
 
@@ -74,9 +104,11 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--width", type=int, default=62, help="hidden width (62: the default experiment)")
     ap.add_argument("--n", type=int, default=4096)
+    ap.add_argument("--chains", type=int, default=4, help="chains of the second-thread table (4: the default experiment's)")
+    ap.add_argument("--sizes", default="16:1024,30:2048,62:1024,62:4096", help="width:n pairs for the second-thread table")
     ap.add_argument("--out", default="results/benchmarks/threads.json")
     args = ap.parse_args()
-    argv = [str(args.iters), str(args.width), str(args.n)]
+    argv = [str(args.iters), str(args.width), str(args.n), "1"]
     controlled = run_batch(args.jobs, argv, thread_env(1))
     default = run_batch(args.jobs, argv, None)
     result = {
@@ -97,6 +129,15 @@ def main() -> None:
             f"{r['runnable_threads_median']:>17} {r['grads_per_s']:>9.0f}"
         )
     print(f"throughput, controlled / XLA defaults: {result['throughput_ratio_controlled_vs_default']:.2f}x")
+    result["second_thread"] = second_thread(args.sizes, args.iters, args.chains)
+    print(
+        f"one job alone, {args.chains} chains, 1 vs 2 threads: {'width':>5} {'n':>6} {'chains*n*weights':>10} {'1 thr grads/s':>14} {'2 thr':>8} {'2/1':>5} sample_threads"
+    )
+    for r in result["second_thread"]:
+        print(
+            f"{'':40} {r['width']:>5} {r['n']:>6} {r['work']:>10.1e} {r['grads_per_s_1']:>14.0f} "
+            f"{r['grads_per_s_2']:>8.0f} {r['speedup_2_over_1']:>5.2f} {r['sample_threads']}"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
 

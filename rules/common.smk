@@ -6,7 +6,7 @@ from llcbench.aggregate import stat_columns
 from llcbench.config import ConfigError, check_config, coerce_scalars
 from llcbench.files import check_output_dir
 from llcbench.plan import build_plan, experiment_runs, run_sampler_name
-from llcbench.runtime import in_process, stop_on_signal
+from llcbench.runtime import in_process, sample_threads, stop_on_signal
 from llcbench.sources import code_hash
 
 RESULTS = "results"
@@ -54,7 +54,17 @@ def declared_threads(rule_name):
     """`params` entry `compute_threads`: the threads a rule declares (after --set-threads),
     which --cores never lowers; numerical jobs compute with exactly these, so a result does not
     depend on --cores (llcbench.runtime.compute_threads). A change re-runs the rule's jobs."""
-    return lambda wc: workflow.get_rule(rule_name).resources["_cores"].value
+
+    def threads(wc):
+        return workflow.get_rule(rule_name).resources["_cores"].evaluate(wc).value
+
+    return threads
+
+
+def run_threads(wc):
+    """A sampler job's threads: 1 or 2 by the size of its full-data pass (llcbench.runtime.sample_threads)."""
+    run = PLAN.runs[wc.run_id]
+    return sample_threads(PLAN.data[run["data_id"]]["data"]["n"], run["layer_sizes"], run["sampler_settings"]["chains"])
 
 
 # The code a sampler's runs depend on: the sampling stage, the driver, and the sampler's module with its imports.

@@ -10,7 +10,7 @@ rule sample:
         "results/benchmarks/sample/{run_id}.tsv"
     conda:
         "../envs/llcbench.yaml"
-    threads: 2
+    threads: run_threads
     params:
         settings=lambda wc: PLAN.runs[wc.run_id],
         code=lambda wc: SAMPLER_CODE[run_sampler_name(wc.run_id)],

@@ -3,8 +3,11 @@ JAX, logging into the job's log. Run in a fresh interpreter, as a job is, since
 XLA and JAX read these settings once, at import."""
 
 import json
+import re
 import subprocess
 import sys
+
+from conftest import ROOT, copy_workflow, snakemake
 
 JOB = """
 import json, sys
@@ -127,3 +130,28 @@ def test_a_numerical_job_computes_with_its_declared_threads_so_cores_never_chang
     under_cores_1, under_cores_2 = _gradient_bits(1, declared=2), _gradient_bits(2, declared=2)
     assert under_cores_1 == under_cores_2
     assert _gradient_bits(1) != under_cores_2, "XLA's rounding no longer depends on its thread count here"
+
+
+def planned_sample_threads(wd, *args) -> dict[str, int]:
+    """Run ID -> threads of each sample job a dry run schedules (Snakemake lists `threads:` when above 1)."""
+    res = snakemake(wd, "results/llc_sweep_results.csv", "-n", "--cores", "2", *args)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    jobs = {}
+    for block in res.stdout.split("rule sample:")[1:]:
+        lines = block.split("\n\n")[0].split("[")[0]
+        run_id = re.search(r"wildcards: run_id=(\S+)", lines)[1]
+        threads = re.search(r"threads: (\d+)", lines)
+        jobs[run_id] = int(threads[1]) if threads else 1
+    return jobs
+
+
+def test_a_sampler_job_takes_a_second_thread_only_where_its_full_data_pass_is_large(tmp_path):
+    """README, "Threads": the default experiment (n·weights ≈ 4·10⁷) samples with 2 threads, the
+    quick preset (≈ 10⁶), where a second XLA thread slows a gradient down, with 1; `--set-threads`
+    still decides when given."""
+    wd = copy_workflow(tmp_path)
+    quick = str(ROOT / "config/presets/quick.yaml")
+    assert set(planned_sample_threads(wd).values()) == {2}
+    assert list(planned_sample_threads(wd, "--configfile", quick).values()) == [1, 1, 1]
+    assert list(planned_sample_threads(wd, "--set-threads", "sample=1").values()) == [1, 1, 1]
+    assert list(planned_sample_threads(wd, "--set-threads", "sample=2", "--configfile", quick).values()) == [2, 2, 2]

@@ -17,6 +17,21 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _IN_PROCESS = threading.Lock()  # one light job at a time in the snakemake process
 
 
+# Chains × rows × weights of one full-data gradient of all chains (the product of a sampler step's
+# matmuls) from which a sampler job computes with two threads. Below it a second XLA thread gains
+# little or slows a gradient down on CPU, so one-thread jobs, two at a time on 2 cores, do more:
+# `uv run python benchmarks/threads.py` (README, "Threads and the compilation cache").
+TWO_THREAD_WORK = 3e7
+
+
+def sample_threads(n: int, layer_sizes: list[int], chains: int) -> int:
+    """Threads of a sampler job with ``chains`` chains on data of ``n`` rows, for an MLP of
+    ``layer_sizes`` (input, hidden..., output): 2 when chains·n·Σ fan_in·fan_out reaches
+    ``TWO_THREAD_WORK``, else 1."""
+    weights = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return 2 if chains * n * weights >= TWO_THREAD_WORK else 1
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Environment limiting one process to ``threads`` compute threads, read once at
     start-up. XLA's CPU client sizes its thread pools from ``NPROC`` (else from the
