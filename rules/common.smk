@@ -62,7 +62,7 @@ def declared_threads(rule_name):
 
 
 def run_threads(wc):
-    """A sampler job's threads: 1 or 2 by the size of its full-data pass (llcbench.runtime.sample_threads)."""
+    """A sampler job's threads: 1 or 2 by the size of its chains' full-data gradient (llcbench.runtime.sample_threads)."""
     run = PLAN.runs[wc.run_id]
     return sample_threads(PLAN.data[run["data_id"]]["data"]["n"], run["layer_sizes"], run["sampler_settings"]["chains"])
 
