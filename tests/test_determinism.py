@@ -38,7 +38,9 @@ def test_cores_and_a_cold_or_warm_cache_never_change_a_result(tiny_run, tmp_path
         entries[name] = cache_entries(cache)
         # ERM declares 2 threads: scheduled on 1 core, it computes with 2, as in the --cores 2 run (the
         # tiny config's sampler jobs declare 1 thread, llcbench.runtime.sample_threads)
-        for log in (wd / "results/logs/erm").glob("*.log"):
+        logs = list((wd / "results/logs/erm").glob("*.log"))
+        assert logs, "no ERM log"
+        for log in logs:
             assert "threads 2 (scheduled as 1)" in log.read_text(), log
     assert entries["cold"], "the cold run wrote no compiled program to the cache"
     assert entries["warm"] == entries["cold"], "the warm run compiled programs the cold run had cached"
