@@ -74,7 +74,7 @@ def run_batch(jobs: int, argv: list[str], limits: dict | None) -> dict:
 
 def second_thread(sizes: str, iters: int, chains: int) -> list[dict]:
     """Per ``width:n`` entry: one job's chain-gradients per second with 1 and with 2 threads."""
-    from llcbench.runtime import sample_threads, thread_env
+    from llcbench.runtime import sample_threads, sample_work, thread_env
 
     rows = []
     for entry in sizes.split(","):
@@ -86,7 +86,7 @@ def second_thread(sizes: str, iters: int, chains: int) -> list[dict]:
                 "width": width,
                 "n": n,
                 "chains": chains,
-                "work": chains * n * sum(a * b for a, b in zip(layers[:-1], layers[1:])),
+                "work": sample_work(n, layers, chains),
                 "grads_per_s_1": rate[1],
                 "grads_per_s_2": rate[2],
                 "speedup_2_over_1": rate[2] / rate[1],

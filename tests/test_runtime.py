@@ -146,8 +146,8 @@ def planned_sample_threads(wd, *args) -> dict[str, int]:
 
 
 def test_a_sampler_job_takes_a_second_thread_only_where_its_full_data_pass_is_large(tmp_path):
-    """README, "Threads": the default experiment (n·weights ≈ 4·10⁷) samples with 2 threads, the
-    quick preset (≈ 10⁶), where a second XLA thread slows a gradient down, with 1; `--set-threads`
+    """README, "Threads": the default experiment (chains·n·weights ≈ 1.6·10⁸) samples with 2 threads,
+    the quick preset (≈ 4·10⁶), where a second XLA thread gains nothing, with 1; `--set-threads`
     still decides when given."""
     wd = copy_workflow(tmp_path)
     quick = str(ROOT / "config/presets/quick.yaml")

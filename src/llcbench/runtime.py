@@ -24,12 +24,18 @@ _IN_PROCESS = threading.Lock()  # one light job at a time in the snakemake proce
 TWO_THREAD_WORK = 3e7
 
 
+def sample_work(n: int, layer_sizes: list[int], chains: int) -> int:
+    """chains·n·Σ fan_in·fan_out: multiply-adds of one full-data forward pass of ``chains`` chains
+    on ``n`` rows, for an MLP of ``layer_sizes`` (input, hidden..., output)."""
+    from llcbench.model import count_params  # here, not at import: a job imports this module before NumPy
+
+    return chains * n * count_params(layer_sizes, bias=False)
+
+
 def sample_threads(n: int, layer_sizes: list[int], chains: int) -> int:
-    """Threads of a sampler job with ``chains`` chains on data of ``n`` rows, for an MLP of
-    ``layer_sizes`` (input, hidden..., output): 2 when chains·n·Σ fan_in·fan_out reaches
+    """Threads of a sampler job (arguments as ``sample_work``): 2 when its work reaches
     ``TWO_THREAD_WORK``, else 1."""
-    weights = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-    return 2 if chains * n * weights >= TWO_THREAD_WORK else 1
+    return 2 if sample_work(n, layer_sizes, chains) >= TWO_THREAD_WORK else 1
 
 
 def thread_env(threads: int) -> dict[str, str]:
