@@ -82,16 +82,18 @@ def test_the_analytic_lambda_is_the_reference_where_it_exists():
 
 
 @pytest.mark.parametrize(
-    "ref, why",
+    "ref, references, why",
     [
-        (run("e", "hmc", NAN, NAN, status="diverged: all chains non-finite"), "reference hmc failed"),
-        (run("e", "hmc", 10.0, 0.3, status="divergences: 12"), "reference hmc failed"),
-        (None, "reference sampler hmc not run"),
+        (run("e", "hmc", NAN, NAN, status="diverged: all chains non-finite"), {"e": "hmc"}, "reference hmc failed"),
+        (run("e", "hmc", 10.0, 0.3, status="divergences: 12"), {"e": "hmc"}, "reference hmc failed"),
+        (None, {"e": "hmc"}, "reference sampler hmc not run"),
+        # no reference named for the experiment: no sampler is picked for it, a healthy HMC included
+        (run("e", "hmc", 10.0, 0.3), {}, "no reference"),
     ],
 )
-def test_a_failed_or_missing_reference_gives_nan_bias_with_a_note(ref, why):
+def test_a_failed_missing_or_unnamed_reference_gives_nan_bias_with_a_note(ref, references, why):
     sweep = pd.DataFrame([run("e", "sgld", 10.3, 0.4), run("e", "mclmc", 10.1, 0.2)] + ([ref] if ref else []))
-    table = scoreboard.scoreboard(sweep, {"e": "hmc"})
+    table = scoreboard.scoreboard(sweep, references)
     others = table[table["sampler"] != "hmc"]
     assert len(others) == 2 and others[["reference_llc", "bias", "bias_se", "z", "rel_error"]].isna().all().all()
     assert all(note.startswith(why) for note in others["note"])

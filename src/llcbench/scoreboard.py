@@ -87,13 +87,16 @@ def pool_replicates(rows: pd.DataFrame) -> dict:
     }
 
 
-def _reference(rows: pd.DataFrame, pooled: dict[str, dict], sampler: str) -> tuple[str, float, float, str]:
+def _reference(rows: pd.DataFrame, pooled: dict[str, dict], sampler: str | None) -> tuple[str, float, float, str]:
     """(name, λ, SE, note) of an experiment's reference: the analytic λ where its rows have one,
-    else sampler ``sampler``'s pooled λ̂ (NaN, with the reason in ``note``, when it cannot serve)."""
+    else sampler ``sampler``'s pooled λ̂ (NaN, with the reason in ``note``, when it cannot serve
+    or no sampler is named)."""
     truth = rows["true_llc"].astype(float).dropna() if "true_llc" in rows else pd.Series(dtype=float)
     if len(truth):
         return ANALYTIC, float(truth.iloc[0]), 0.0, ""
     nan = float("nan")
+    if sampler is None:
+        return "", nan, nan, "no reference: no analytic λ and no reference sampler named"
     if sampler not in pooled:
         return sampler, nan, nan, f"reference sampler {sampler} not run in this experiment"
     ref = pooled[sampler]
@@ -109,7 +112,8 @@ def _ranks(values: pd.Series, eligible: pd.Series) -> pd.Series:
 
 def scoreboard(sweep: pd.DataFrame, references: dict[str, str] | None = None) -> pd.DataFrame:
     """The scoreboard of the sweep CSV ``sweep`` (module doc); ``references``: experiment -> its
-    reference sampler (the config's ``reference``; ``hmc`` for experiments not listed)."""
+    reference sampler (the config's ``reference``, which the workflow gives for every experiment;
+    an experiment not listed has only the analytic λ, where it exists, as reference)."""
     references = references or {}
     if "replicate" not in sweep:
         sweep = sweep.assign(replicate=0)
@@ -117,7 +121,7 @@ def scoreboard(sweep: pd.DataFrame, references: dict[str, str] | None = None) ->
     for experiment, rows in sweep.groupby("experiment", sort=False):
         samplers = list(dict.fromkeys(rows["sampler"]))
         pooled = {s: pool_replicates(rows[rows["sampler"] == s].sort_values("replicate")) for s in samplers}
-        ref_name, ref_llc, ref_se, ref_note = _reference(rows, pooled, references.get(experiment, "hmc"))
+        ref_name, ref_llc, ref_se, ref_note = _reference(rows, pooled, references.get(experiment))
         for s in samplers:
             p = pooled[s]
             is_ref = ref_name == s
