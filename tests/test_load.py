@@ -1,6 +1,6 @@
 """The 200-run load sweep (tests/configs/load.yaml) plans as it should: one data
 set, one w*, 200 sampler runs and 200 estimates feeding one CSV. Running it takes
-about 15 minutes on 2 cores, so it is a benchmark (benchmarks/load_sweep.py),
+8 to 35 minutes on 2 cores, by machine, so it is a benchmark (benchmarks/load_sweep.py),
 not a test; this checks the plan it runs."""
 
 from conftest import ROOT, job_counts, snakemake
