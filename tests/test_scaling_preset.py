@@ -147,6 +147,7 @@ def test_slurm_profile_gives_the_largest_scaling_jobs_their_memory_and_time():
         )
 
     small, large = mem_mb(0.2), mem_mb(4.0 + 0.2)  # the default experiment's inputs; a 10^6-parameter w* (float32) and n = 1024 data
-    assert small >= 4000 and large >= small + 3000 and large >= 6000
+    # measured peaks at 10^6 parameters (README): SGLD 0.9 GB, MCLMC 8.1 GB (its tuner); a quarter more for another machine's allocator
+    assert small >= 4000 and large >= 1.25 * 8147
     assert mem_mb(4.2, attempt=2) > large  # a retry (profile: retries 1) asks for more
     assert sample["runtime"].endswith(("m", "h"))
