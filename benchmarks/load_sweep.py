@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tests/configs/load.yaml"
@@ -41,7 +42,11 @@ def tree_usage(proc: psutil.Process) -> tuple[int, int]:
     return rss, proc.num_fds()
 
 
-ONE_POINT = "sweep={mode: grid, axes: {samplers.sgld.step_size: [1.0e-5], samplers.sgld.chains: [2]}}"
+def one_point_config() -> str:
+    """``--config`` value that cuts the load config's sweep to its first point (each axis's first value)."""
+    sweep = yaml.safe_load(CONFIG.read_text())["sweep"]
+    first = {**sweep, "axes": {axis: values[:1] for axis, values in sweep["axes"].items()}}
+    return "sweep=" + yaml.safe_dump(first, default_flow_style=True, width=10_000).strip()  # YAML, as --config parses it
 
 
 def run_workflow(workdir: Path, cores: int, extra: list[str]) -> dict:
@@ -88,7 +93,7 @@ def main() -> None:
     ap.add_argument("--out", default="results/benchmarks/load_sweep.json")
     args = ap.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="llcbench-load-"))
-    base = run_workflow(workdir / "baseline", args.cores, ["--config", ONE_POINT])
+    base = run_workflow(workdir / "baseline", args.cores, ["--config", one_point_config()])
     if base["returncode"] != 0 or len(base["table"]) != 1:
         sys.exit(f"load_sweep: the one-run baseline failed (return code {base['returncode']}); see {workdir / 'baseline/snakemake.log'}")
     sweep = run_workflow(workdir / "sweep", args.cores, [])
