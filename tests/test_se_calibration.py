@@ -84,15 +84,20 @@ def test_se_predicts_the_spread_of_lambda_across_replicates(quadratic, name):
     # The sd s of R normal values scatters around σ by about σ/√(2(R − 1)) (12.7 % at R = 32), and
     # exactly (R − 1)s²/σ² ~ χ²(R − 1): s/σ lies in [0.606, 1.432] with probability 0.999 at R = 32
     # (the normal approximation's ±3.3 × 12.7 % = ±0.42 is symmetric where the truth is skewed). Each
-    # SE also has a small bias: the bootstrap's −3 % at b = 8τ (llc.py), ArviZ's MCSE within ±1 % on
-    # AR(1) chains; and the mean of 32 SEs scatters by about 10 %/√32 ≈ 2 %: 6 % more on each side,
-    # [0.57, 1.52]. Measured with these seeds: SGLD 0.78 / 0.80, HMC 1.11 / 1.14 (MCSE / bootstrap).
+    # SE also has a small bias: ArviZ's MCSE within ±1 % on AR(1) chains, the bootstrap −5 % to +14 %
+    # (its block edges at b = 8τ, and its between-chain floor, which raises the SE of agreeing chains;
+    # llc.py); and the mean of 32 SEs scatters by about 22 %/√32 ≈ 4 %: 6 % more on each side, the
+    # bootstrap's lower edge divided by a further 1.14: [0.57, 1.52] and [0.50, 1.52]. Measured with
+    # these seeds: SGLD 0.78 / 0.72, HMC 1.15 / 0.97 (MCSE / bootstrap).
     # Resolution: an SE half the truth fails (ratio ≈ 2); one twice the truth lands at the lower edge
-    # (0.57 for HMC's bootstrap SE doubled): R = 32 detects errors beyond about −45 % / +75 %.
+    # (0.49 for HMC's bootstrap SE doubled): R = 32 detects errors beyond about −45 % / +100 %.
     df = R - 1
     low, high = math.sqrt(chi2.ppf(0.0005, df) / df) / 1.06, math.sqrt(chi2.ppf(0.9995, df) / df) * 1.06
-    for col in ("calibration_mcse", "calibration_bootstrap"):
-        assert low < row[col] < high, f"{name} {col} = {row[col]:.3f} (sd {row['llc_sd_replicates']:.4f}), allowed {low:.2f}..{high:.2f}"
+    for col, floor_bias in (("calibration_mcse", 1.0), ("calibration_bootstrap", 1.14)):
+        allowed = (low / floor_bias, high)
+        assert allowed[0] < row[col] < allowed[1], (
+            f"{name} {col} = {row[col]:.3f} (sd {row['llc_sd_replicates']:.4f}), allowed {allowed[0]:.2f}..{allowed[1]:.2f}"
+        )
     # the replicates estimate the right thing: their mean is within 4 pooled SEs (+ 3 % for SGLD's
     # discretisation bias, as in test_samplers_quadratic.py) of the exact λ
     assert abs(row["llc"] - exact) < 4 * row["llc_se"] + 0.03 * exact
