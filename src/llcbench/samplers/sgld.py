@@ -223,22 +223,24 @@ def build(
             new, batch, u_w, g, G, _ = move(key, state, posterior, h)
             grad = grad_log_post(posterior, state.position, g)  # ĝ at w (rmsprop: the raw gradient, as the drift)
             u_star = scaled_loss(posterior.w_star, batch, posterior)
-            return new, (jnp.sum(G * grad**2), u_w - u_star)
+            # g_Lᵀ·G·ĝ with g_L = −g, the loss's part of ĝ: weighs each direction by what it adds to nβL
+            # (docs/samplers.md: ĝᵀGĝ would count the localisation's γ in every flat direction)
+            return new, (-jnp.sum(G * g * grad), u_w - u_star)
 
         def segment(carry, key):
             state = carry
-            state, (gg, du) = jax.lax.scan(pilot_step, state, jax.random.split(key, PILOT_STEPS))
+            state, (cross, du) = jax.lax.scan(pilot_step, state, jax.random.split(key, PILOT_STEPS))
             half = PILOT_STEPS // 2
             finite = jnp.all(jnp.isfinite(state.position))
             ok = pooled_mean(finite.astype(dtype)) == 1.0
-            g2 = pooled_mean(jnp.where(finite, jnp.mean(gg[half:]), 0.0))
+            g_cross = pooled_mean(jnp.where(finite, jnp.mean(cross[half:]), 0.0))
             llc = pooled_mean(jnp.where(finite, jnp.mean(du[half:]), 0.0))
             h = state.step_size
-            bias = h * g2 / (4 * llc)
+            bias = h * g_cross / (4 * llc)
             factor = jnp.clip(AUTO_BIAS / bias, 1 / PILOT_MAX_FACTOR, PILOT_MAX_FACTOR)
-            # no usable λ estimate (L_n not above L_n(w*) on average: w* is not a minimum, or the chains
-            # have barely moved): keep h; blown-up chains: h / PILOT_MAX_FACTOR
-            usable = (llc > 0) & jnp.isfinite(factor)
+            # no usable λ or bias estimate (L_n not above L_n(w*) on average: w* is not a minimum, or the
+            # chains have barely moved): keep h; blown-up chains: h / PILOT_MAX_FACTOR
+            usable = (llc > 0) & (bias > 0) & jnp.isfinite(factor)
             factor = jnp.where(ok, jnp.where(usable, factor, 1.0), 1 / PILOT_MAX_FACTOR)
             state = jax.tree.map(lambda a, z: jnp.where(ok, a, z), state, start)  # restart a blown-up pilot at w*
             return state._replace(step_size=(h * factor).astype(dtype)), None
