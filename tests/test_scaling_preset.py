@@ -50,6 +50,11 @@ def test_preset_plans_every_sampler_from_1e4_to_1e6_parameters_and_hmc_up_to_1e5
     for run in plan.runs.values():
         if run["sampler"] == "mclmc":
             assert run["sampler_settings"]["tune_steps"] >= 1000 and run["sampler_settings"]["steps"] >= 2000, run["sampler_settings"]
+    # SGLD and RMSProp-SGLD pick their step per size: the one hand-picked h at every size left 11 of 12
+    # runs flagged and up to +9.6 % above HMC at 10^4 to 10^5 (config/presets/scaling.yaml)
+    for run in plan.runs.values():
+        if run["sampler"] == "sgld":
+            assert run["sampler_settings"]["step_size"] == "auto", run["sampler_settings"]
     for act in ("relu", "gelu"):  # HMC, the reference, at every size but 10^6
         assert sorted(d_of[("hmc", act)]) == sorted(d for d in d_of[("sgld", act)] if d < 2e5), (act, d_of[("hmc", act)])
     # every sampler of one size and activation shares the data and w* (one ERM job per point)
