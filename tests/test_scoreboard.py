@@ -102,7 +102,7 @@ def test_a_failed_missing_or_unnamed_reference_gives_nan_bias_with_a_note(ref, r
 
 
 def test_replicates_are_pooled_and_calibrate_the_ses():
-    llcs, ses, boots = [9.0, 10.0, 11.5], [0.5, 0.7, 0.6], [0.9, 1.0, 1.1]
+    llcs, ses, boots = [9.0, 10.0, 11.5], [0.5, 0.7, 0.6], [0.9, 0.5, 1.1]  # the larger: 0.9, 0.7 (the MCSE), 1.1
     sweep = pd.DataFrame(
         [run("e", "sgld", v, s, replicate=i, boot=b) for i, (v, s, b) in enumerate(zip(llcs, ses, boots))]
         + [run("e", "hmc", 10.0, 0.1, replicate=i) for i in range(2)]
@@ -113,9 +113,10 @@ def test_replicates_are_pooled_and_calibrate_the_ses():
     sd = np.std(llcs, ddof=1)
     assert sgld.replicates == 3 and sgld.replicates_used == 3
     assert sgld.llc == pytest.approx(np.mean(llcs)) and sgld.llc_sd_replicates == pytest.approx(sd)
-    assert sgld.llc_se == pytest.approx(math.sqrt(sum(s**2 for s in ses)) / 3)  # the SE of a mean of 3 runs
-    assert sgld.llc_se_mean == pytest.approx(0.6) and sgld.llc_se_bootstrap_mean == pytest.approx(1.0)
-    assert sgld.calibration_mcse == pytest.approx(sd / 0.6) and sgld.calibration_bootstrap == pytest.approx(sd / 1.0)
+    # the SE of a mean of 3 runs, each run's larger SE
+    assert sgld.llc_se == pytest.approx(math.sqrt(0.9**2 + 0.7**2 + 1.1**2) / 3)
+    assert sgld.llc_se_mean == pytest.approx(0.6) and sgld.llc_se_bootstrap_mean == pytest.approx(2.5 / 3)
+    assert sgld.calibration_mcse == pytest.approx(sd / 0.6) and sgld.calibration_bootstrap == pytest.approx(sd / (2.5 / 3))
     assert sgld.bias_se == pytest.approx(math.hypot(sgld.llc_se, 0.1 / math.sqrt(2)))  # hmc's 2 replicates pooled
     # a failed replicate: left out of the numbers, counted, and named in the status
     mclmc = t["e", "mclmc"]
@@ -158,8 +159,10 @@ def test_tiny_run_scoreboard_has_a_row_per_experiment_and_sampler_from_the_sweep
     assert (sweep["replicate"] == 0).all() and (board["replicates"] == 1).all()
     assert (sweep["llc_se_bootstrap"] > 0).all()
     merged = board.merge(sweep, on=["experiment", "sampler"], suffixes=("", "_run"))
-    for col in ("llc", "llc_se", "cost_total_fde", "cost_total_seconds", "wnv_grad_total", "wnv_time_total", "status"):
+    for col in ("llc", "cost_total_fde", "cost_total_seconds", "wnv_grad_total", "wnv_time_total", "status"):
         assert (merged[col] == merged[f"{col}_run"]).all(), col
+    # one replicate: its SE is the run's larger SE
+    np.testing.assert_allclose(merged["llc_se"], np.maximum(merged["llc_se_run"], merged["llc_se_bootstrap"]))
     np.testing.assert_allclose(merged["llc_se_bootstrap_mean"], merged["llc_se_bootstrap"])
     # the tiny config has no analytic λ (ReLU): HMC, the default `reference`, is each experiment's reference
     hmc = sweep[sweep["sampler"] == "hmc"].set_index("experiment")
@@ -168,7 +171,7 @@ def test_tiny_run_scoreboard_has_a_row_per_experiment_and_sampler_from_the_sweep
         ref = hmc.loc[r.experiment]
         assert r.reference_llc == pytest.approx(ref["llc"])
         assert r.bias == pytest.approx(r.llc - ref["llc"])
-        assert r.z == pytest.approx((r.llc - ref["llc"]) / math.hypot(r.llc_se, ref["llc_se"]))
+        assert r.z == pytest.approx((r.llc - ref["llc"]) / math.hypot(r.llc_se, max(ref["llc_se"], ref["llc_se_bootstrap"])))
         assert r.rel_error == pytest.approx((r.llc - ref["llc"]) / ref["llc"])
     # the ranking: the ok rows with |z| < 2 (HMC, the reference, when ok), by total WNV
     for _, rows in merged.groupby("experiment"):

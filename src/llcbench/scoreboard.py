@@ -4,8 +4,10 @@ against a reference, with cost, work-normalised variance, health, SE calibration
 Per (experiment, sampler), over its R replicates (``replicate`` column of the sweep CSV; runs
 whose λ̂ is NaN are left out of the numbers and counted in ``replicates_used``):
 
-- ``llc`` = the mean λ̂; ``llc_se`` = √(Σ SE_i²) / R (each run's ArviZ MCSE, combined as for a
-  mean of independent estimates); ``llc_sd_replicates`` = the sd of λ̂ across replicates
+- ``llc`` = the mean λ̂; ``llc_se`` = √(Σ SE_i²) / R (combined as for a mean of independent
+  estimates), SE_i the larger of run i's two SEs, ArviZ's MCSE and the floored block bootstrap
+  (``llc.bootstrap_se``): on the DLN preset's replicates each SE alone was too narrow for some
+  sampler (README, "The scoreboard"), the larger of the two for none; ``llc_sd_replicates`` = the sd of λ̂ across replicates
   (ddof 1; R ≥ 2); ``llc_se_mean`` and ``llc_se_bootstrap_mean`` = the mean of each SE;
   ``calibration_mcse`` and ``calibration_bootstrap`` = ``llc_sd_replicates`` / the mean SE
   (1 is ideal: above 1 the error bars are too narrow; NaN below two replicates). The sd of R
@@ -70,13 +72,14 @@ def pool_replicates(rows: pd.DataFrame) -> dict:
     nan = float("nan")
     se = finite["llc_se"].astype(float)
     boot = finite["llc_se_bootstrap"].astype(float) if "llc_se_bootstrap" in finite else pd.Series(nan, index=finite.index)
+    larger = np.fmax(se, boot)  # per run; the MCSE where the bootstrap is missing
     sd = float(finite["llc"].std(ddof=1)) if used >= 2 else nan
     se_mean, boot_mean = (float(v.mean()) if used else nan for v in (se, boot))
     return {
         "replicates": r,
         "replicates_used": used,
         "llc": float(finite["llc"].mean()) if used else nan,
-        "llc_se": math.sqrt(float((se**2).sum())) / used if used else nan,
+        "llc_se": math.sqrt(float((larger**2).sum())) / used if used else nan,
         "llc_sd_replicates": sd,
         "llc_se_mean": se_mean,
         "llc_se_bootstrap_mean": boot_mean,
