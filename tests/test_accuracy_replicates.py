@@ -83,9 +83,13 @@ def test_calibration_is_pooled_over_cases_per_sampler(accuracy):
 
     assert c["cases"] == 2 and c["replicates"] == [2, 3]
     assert c["mcse"] == pytest.approx(pooled(1)) and c["bootstrap"] == pytest.approx(pooled(2))
+    larger = {k: np.maximum(LLC[k]["sgld"][1], LLC[k]["sgld"][2]) for k in LLC}  # the scoreboard's SE per run
+    num = sum((len(LLC[k]["sgld"][0]) - 1) * np.var(LLC[k]["sgld"][0], ddof=1) for k in LLC)
+    assert c["scoreboard"] == pytest.approx(math.sqrt(num / sum((len(v) - 1) * np.mean(v) ** 2 for v in larger.values())))
     assert c["rel_sampling_error"] == pytest.approx(1 / math.sqrt(2 * (2 + 1)))
-    assert c["mcse_met"] == (0.7 <= c["mcse"] <= 1.4) and c["bootstrap_met"] == (0.7 <= c["bootstrap"] <= 1.4)
-    assert verdict["calibration_met"] == all(v["mcse_met"] and v["bootstrap_met"] for v in verdict["calibration"].values())
+    for se in ("mcse", "bootstrap", "scoreboard"):
+        assert c[f"{se}_met"] == (0.7 <= c[se] <= 1.4)
+    assert verdict["calibration_met"] == all(v["scoreboard_met"] for v in verdict["calibration"].values())
 
 
 def test_a_case_with_a_flagged_replicate_leaves_the_calibration(accuracy):

@@ -117,6 +117,7 @@ def test_replicates_are_pooled_and_calibrate_the_ses():
     assert sgld.llc_se == pytest.approx(math.sqrt(0.9**2 + 0.7**2 + 1.1**2) / 3)
     assert sgld.llc_se_mean == pytest.approx(0.6) and sgld.llc_se_bootstrap_mean == pytest.approx(2.5 / 3)
     assert sgld.calibration_mcse == pytest.approx(sd / 0.6) and sgld.calibration_bootstrap == pytest.approx(sd / (2.5 / 3))
+    assert sgld.llc_se_larger_mean == pytest.approx(2.7 / 3) and sgld.calibration == pytest.approx(sd / (2.7 / 3))
     assert sgld.bias_se == pytest.approx(math.hypot(sgld.llc_se, 0.1 / math.sqrt(2)))  # hmc's 2 replicates pooled
     # a failed replicate: left out of the numbers, counted, and named in the status
     mclmc = t["e", "mclmc"]

@@ -8,9 +8,10 @@ whose λ̂ is NaN are left out of the numbers and counted in ``replicates_used``
   estimates), SE_i the larger of run i's two SEs, ArviZ's MCSE and the floored block bootstrap
   (``llc.bootstrap_se``): on the DLN preset's replicates each SE alone was too narrow for some
   sampler (README, "The scoreboard"), the larger of the two for none; ``llc_sd_replicates`` = the sd of λ̂ across replicates
-  (ddof 1; R ≥ 2); ``llc_se_mean`` and ``llc_se_bootstrap_mean`` = the mean of each SE;
-  ``calibration_mcse`` and ``calibration_bootstrap`` = ``llc_sd_replicates`` / the mean SE
-  (1 is ideal: above 1 the error bars are too narrow; NaN below two replicates). The sd of R
+  (ddof 1; R ≥ 2); ``llc_se_mean``, ``llc_se_bootstrap_mean`` and ``llc_se_larger_mean`` = the
+  mean of each SE and of SE_i; ``calibration_mcse``, ``calibration_bootstrap`` and
+  ``calibration`` (the scoreboard's own SE) = ``llc_sd_replicates`` / that mean (1 is ideal:
+  above 1 the error bars are too narrow; NaN below two replicates). The sd of R
   values scatters by a relative 1/√(2(R − 1)) around the truth (25 % at R = 9, 13 % at R = 32).
 - the reference of the experiment: the analytic λ (``true_llc``, deep linear networks) where
   the sweep CSV has one (``reference`` = ``analytic``, SE 0), otherwise the pooled λ̂ of the
@@ -48,7 +49,8 @@ COST = ["cost_total_fde", "cost_total_seconds", "wnv_grad_total", "wnv_time_tota
 COLUMNS = (
     (
         "experiment sampler replicates replicates_used llc llc_se llc_sd_replicates llc_se_mean llc_se_bootstrap_mean "
-        "calibration_mcse calibration_bootstrap reference reference_llc reference_se bias bias_se z rel_error"
+        "llc_se_larger_mean calibration_mcse calibration_bootstrap calibration reference reference_llc reference_se bias "
+        "bias_se z rel_error"
     ).split()
     + COST
     + ["status", "rank", "rank_time", "note"]
@@ -74,7 +76,7 @@ def pool_replicates(rows: pd.DataFrame) -> dict:
     boot = finite["llc_se_bootstrap"].astype(float) if "llc_se_bootstrap" in finite else pd.Series(nan, index=finite.index)
     larger = np.fmax(se, boot)  # per run; the MCSE where the bootstrap is missing
     sd = float(finite["llc"].std(ddof=1)) if used >= 2 else nan
-    se_mean, boot_mean = (float(v.mean()) if used else nan for v in (se, boot))
+    se_mean, boot_mean, larger_mean = (float(v.mean()) if used else nan for v in (se, boot, larger))
     return {
         "replicates": r,
         "replicates_used": used,
@@ -83,8 +85,10 @@ def pool_replicates(rows: pd.DataFrame) -> dict:
         "llc_sd_replicates": sd,
         "llc_se_mean": se_mean,
         "llc_se_bootstrap_mean": boot_mean,
+        "llc_se_larger_mean": larger_mean,
         "calibration_mcse": sd / se_mean if used >= 2 and se_mean > 0 else nan,
         "calibration_bootstrap": sd / boot_mean if used >= 2 and boot_mean > 0 else nan,
+        "calibration": sd / larger_mean if used >= 2 and larger_mean > 0 else nan,
         **{c: float(rows[c].astype(float).mean()) if c in rows else nan for c in COST},
         "status": _status(list(rows["status"].astype(str))),
     }
