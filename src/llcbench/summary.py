@@ -40,7 +40,7 @@ def run_summary(attrs: dict, sampler_keys: list[str]) -> str:
         ]
     lines += ["| quantity | value |", "| --- | --- |"]
     rows = [
-        ("SE: ArviZ MCSE / block bootstrap", f"{_fmt(a['llc_se'])} / {_fmt(a.get('llc_se_bootstrap', float('nan')))}"),
+        ("SE: ArviZ MCSE / floored bootstrap", f"{_fmt(a['llc_se'])} / {_fmt(a.get('llc_se_bootstrap', float('nan')))}"),
         ("ESS bulk / tail", f"{a['ess']:.0f} / {a['ess_tail']:.0f}"),
         ("R-hat", _fmt(a["rhat"])),
         ("chains used / diverged", f"{a['chains_used']:.0f} / {a['chains_diverged']:.0f}"),
