@@ -62,14 +62,16 @@ def test_tiny_run_writes_sweep_csv(tiny_run):
     assert np.isfinite(table[["llc", "llc_se", "ess", "rhat"]]).all().all()
     assert (table["llc_se"] > 0).all() and (table["grad_evals_fde"] > 0).all() and (table["sampling_seconds"] > 0).all()
     assert set(table["status"]) <= {"ok", "erm_not_converged"}, table["status"].tolist()
-    # WNV = Var(λ̂) × cost, over the whole run (what ranks samplers; wnv_grad and wnv_time are these) and
-    # over the draws alone; the cost's parts add up (tests/test_cost.py counts them against the model's passes)
+    # WNV = Var(λ̂) × cost, Var(λ̂) from the larger of the two SEs (the scoreboard's), over the whole run (what
+    # ranks samplers; wnv_grad and wnv_time are these) and over the draws alone; the cost's parts add up
+    # (tests/test_cost.py counts them against the model's passes)
+    var = np.fmax(table["llc_se"], table["llc_se_bootstrap"]) ** 2
     for unit, measure in (("fde", "grad"), ("seconds", "time")):
         cost = {p: table[f"cost_{p}_{unit}"] for p in ("tuning", "burn_in", "draws", "eval", "sampling", "total")}
         np.testing.assert_allclose(cost["sampling"], cost["draws"] + cost["eval"], rtol=1e-6)
         np.testing.assert_allclose(cost["total"], cost["tuning"] + cost["burn_in"] + cost["sampling"], rtol=1e-6)
-        np.testing.assert_allclose(table[f"wnv_{measure}_total"], table["llc_se"] ** 2 * cost["total"], rtol=1e-6)
-        np.testing.assert_allclose(table[f"wnv_{measure}_sampling"], table["llc_se"] ** 2 * cost["sampling"], rtol=1e-6)
+        np.testing.assert_allclose(table[f"wnv_{measure}_total"], var * cost["total"], rtol=1e-6)
+        np.testing.assert_allclose(table[f"wnv_{measure}_sampling"], var * cost["sampling"], rtol=1e-6)
         np.testing.assert_array_equal(table[f"wnv_{measure}"], table[f"wnv_{measure}_total"])
     from_state = table["sampler"].isin(FROM_STATE)  # read each draw's L_n from their state's log density: no pass to pay
     assert (table.loc[~from_state, "cost_eval_fde"] > 0).all() and (table.loc[from_state, "cost_eval_fde"] == 0).all()
