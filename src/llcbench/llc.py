@@ -146,9 +146,8 @@ def bootstrap_se(
     good = usable(loss)
     if good.shape[0] == 0 or good.shape[1] < 2:
         return float("nan")
-    var = block_bootstrap_variance(good, block, draws, seed)
-    between = between_chain_variance(good)
-    return float(nbeta * np.sqrt(max(var, between) if np.isfinite(between) else var))
+    var = np.fmax(block_bootstrap_variance(good, block, draws, seed), between_chain_variance(good))  # NaN floor: none
+    return float(nbeta * np.sqrt(var))
 
 
 def running_llc(loss: np.ndarray, loss_star: float, nbeta: float) -> tuple[np.ndarray, np.ndarray]:

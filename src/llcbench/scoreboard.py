@@ -5,10 +5,10 @@ Per (experiment, sampler), over its R replicates (``replicate`` column of the sw
 whose λ̂ is NaN are left out of the numbers and counted in ``replicates_used``):
 
 - ``llc`` = the mean λ̂; ``llc_se`` = √(Σ SE_i²) / R (combined as for a mean of independent
-  estimates), SE_i the larger of run i's two SEs, ArviZ's MCSE and the floored block bootstrap
-  (``llc.bootstrap_se``): on the DLN preset's replicates each SE alone was too narrow for some
-  sampler (README, "The scoreboard"), the larger of the two for none; ``llc_sd_replicates`` = the sd of λ̂ across replicates
-  (ddof 1; R ≥ 2); ``llc_se_mean``, ``llc_se_bootstrap_mean`` and ``llc_se_larger_mean`` = the
+  estimates), SE_i = ``run_se`` of run i, the larger of its ArviZ MCSE and floored block
+  bootstrap SE (``llc.bootstrap_se``): on the DLN preset's replicates each SE alone was too
+  narrow for some sampler (README, "The scoreboard"), the larger of the two for none;
+  ``llc_sd_replicates`` = the sd of λ̂ across replicates (ddof 1; R ≥ 2); ``llc_se_mean``, ``llc_se_bootstrap_mean`` and ``llc_se_larger_mean`` = the
   mean of each SE and of SE_i; ``calibration_mcse``, ``calibration_bootstrap`` and
   ``calibration`` (the scoreboard's own SE) = ``llc_sd_replicates`` / that mean (1 is ideal:
   above 1 the error bars are too narrow; NaN below two replicates). The sd of R
@@ -67,6 +67,12 @@ def _status(statuses: list[str]) -> str:
     return " | ".join(f"{k}/{len(statuses)}: {s}" for s, k in counts.items())
 
 
+def run_se(mcse, bootstrap):
+    """The SE the scoreboard (and each run's WNV) uses for one run, or elementwise for arrays: the
+    larger of ArviZ's MCSE and the bootstrap SE; the MCSE where the bootstrap is NaN."""
+    return np.fmax(mcse, bootstrap)
+
+
 def pool_replicates(rows: pd.DataFrame) -> dict:
     """The pooled numbers of one (experiment, sampler): ``rows`` are its replicates' sweep-CSV rows."""
     finite = rows[np.isfinite(rows["llc"].astype(float))]
@@ -74,7 +80,7 @@ def pool_replicates(rows: pd.DataFrame) -> dict:
     nan = float("nan")
     se = finite["llc_se"].astype(float)
     boot = finite["llc_se_bootstrap"].astype(float) if "llc_se_bootstrap" in finite else pd.Series(nan, index=finite.index)
-    larger = np.fmax(se, boot)  # per run; the MCSE where the bootstrap is missing
+    larger = run_se(se, boot)
     sd = float(finite["llc"].std(ddof=1)) if used >= 2 else nan
     se_mean, boot_mean, larger_mean = (float(v.mean()) if used else nan for v in (se, boot, larger))
     return {

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import xarray as xr
 
-from llcbench import diagnostics, files, llc, summary
+from llcbench import diagnostics, files, llc, scoreboard, summary
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ def estimate_llc(trace_path: str, out: str, summary_out: str, health: dict) -> N
         "ess_tail": diagnostics.tail_ess(loss),
         "frac_below_L0": diagnostics.fraction_below(loss, a["L0"]),
         **stats,
-        # the scoreboard's SE (llcbench.scoreboard): the larger of the two, the MCSE where the bootstrap is NaN
-        **diagnostics.wnv(float(np.fmax(est.llc_se, se_bootstrap)), {k: a[k] for k in a if k.startswith("cost_")}),
+        **diagnostics.wnv(float(scoreboard.run_se(est.llc_se, se_bootstrap)), {k: a[k] for k in a if k.startswith("cost_")}),
     }
     status = diagnostics.health_status(
         est,
