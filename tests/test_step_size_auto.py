@@ -112,18 +112,55 @@ def test_auto_step_size_follows_the_curvature():
     assert 3.9 < h1[0] / h4[0] < 4.1, (h1[0], h4[0])
 
 
+def tuned_then_run(tune_post, run_post, steps, chains=4):
+    """The pilot on ``tune_post``, then ``steps`` steps of the run from where it left the chains,
+    on ``run_post`` (the same rows and w*, another β): (the pilot's h, h of every step (steps,))."""
+    _, algorithm = instantiate("sgld", AUTO)
+    keys = jax.random.split(jax.random.key(0), chains)
+    with jax.threefry_partitionable(False):
+        state, tuned = jax.jit(jax.vmap(algorithm.tune, in_axes=(0, None), axis_name=CHAIN_AXIS))(keys, tune_post)
+        one = jax.vmap(lambda k, s: algorithm.step(k, s, run_post, False), axis_name=CHAIN_AXIS)
+
+        def body(state, key):
+            state, info = one(jax.random.split(key, chains), state)
+            return state, info.step_size[0]
+
+        _, h = jax.jit(lambda s: jax.lax.scan(body, s, jax.random.split(jax.random.key(1), steps)))(state)
+    return float(tuned.params["step_size"][0]), np.asarray(h)
+
+
+def test_the_run_lowers_h_where_the_chains_meet_more_curvature():
+    """The pilot measures at w*; chains that move into stiffer regions need a smaller h for the same
+    bias. Here the stiffening is made exact: the pilot runs at β, the chains then run at 4β (every
+    curvature 4×, λ ≈ d/2 as before), so the h that keeps the predicted bias at AUTO_BIAS is the
+    pilot's / 4, and the run's h must settle there (test_auto_step_size_follows_the_curvature: the
+    pilot itself gives 4.0 ± 0.1 between the two). Back from 4β to β, h may not exceed the pilot's."""
+    steps = 6 * sgld.TRACK_STEPS  # the moving averages keep e^-6 = 0.25 % of where they started
+    h_pilot, h = tuned_then_run(quadratic_at(BETA)[0], quadratic_at(4 * BETA)[0], steps)
+    settled = h[-sgld.TRACK_STEPS :]
+    # The averages pool 4 chains over TRACK_STEPS = 1000 steps, autocorrelation time ~1/(h·a) ≈ 25
+    # steps: ~160 effective draws of nβL (relative sd ~45 % each, d = 10), 3.5 % for λ and so for h;
+    # the cross statistic is less noisy. ±15 % is 4 of those.
+    assert 0.85 < h_pilot / np.mean(settled) / 4 < 1.15, (h_pilot, np.mean(settled))
+    h_pilot, h = tuned_then_run(quadratic_at(4 * BETA)[0], quadratic_at(BETA)[0], steps)
+    assert np.max(h) <= h_pilot and np.mean(h[-sgld.TRACK_STEPS :]) > 0.95 * h_pilot  # capped at the pilot's, not lowered
+
+
 def test_the_pilot_runs_what_it_counts_and_the_run_pays_for_it(counted):  # noqa: F811 - the fixture
     """The pilot's forward passes (counted by the model itself) are the ones its tuning cost
-    prices: per step one minibatch gradient and one forward pass at w* on the same batch
-    (LOSS_PASS_FDE each), and POWER_ITERATIONS + 1 Hessian-vector products (HVP_GRADS each),
-    and the driver puts all of it in the run's tuning cost."""
+    prices: one full-data forward pass at w* (LOSS_PASS_FDE: the row losses that make L_b(w*)
+    free), per step one minibatch gradient, and POWER_ITERATIONS + 1 Hessian-vector products
+    (HVP_GRADS each); the driver puts all of it in the run's tuning cost. A step of the run
+    after it, which also updates the bias tracker, makes one minibatch gradient pass and no more."""
     settings = {**AUTO, "batch_size": 100}
     _, algorithm = instantiate("sgld", settings)
-    (_, tuned), passes = forward_fde(lambda: jax.jit(algorithm.tune)(jax.random.key(0), counted))
+    (state, tuned), passes = forward_fde(lambda: jax.jit(algorithm.tune)(jax.random.key(0), counted))
     per_batch = settings["batch_size"] / N
     steps, hvps = sgld.PILOT_SEGMENTS * sgld.PILOT_STEPS, sgld.POWER_ITERATIONS + 1
-    assert passes == pytest.approx((2 * steps + hvps) * per_batch)  # every pass it makes, by the model's own count
-    assert float(tuned.grads) == pytest.approx((steps * (1 + LOSS_PASS_FDE) + hvps * sgld.HVP_GRADS) * per_batch)
+    assert passes == pytest.approx(1 + (steps + hvps) * per_batch)  # every pass it makes, by the model's own count
+    assert float(tuned.grads) == pytest.approx(LOSS_PASS_FDE + (steps + hvps * sgld.HVP_GRADS) * per_batch)
+    (_, info), passes = forward_fde(lambda: jax.jit(lambda k, s: algorithm.step(k, s, counted, False))(jax.random.key(1), state))
+    assert passes == pytest.approx(per_batch) and float(info.grads) == pytest.approx(per_batch)
     chains = 2
     spec, algorithm = instantiate("sgld", {**settings, "chains": chains})
     trace = run_chains(

@@ -74,9 +74,13 @@ class EmpiricalLoss:
     def n(self) -> int:
         return int(self.x.shape[0])
 
+    def rows(self, w, x, y):
+        """(m,) the loss of each row of (x, y)."""
+        return jax.vmap(self.row_loss)(self.apply(w, x), y)
+
     def batch(self, w, x, y):
         """Mean per-sample loss over the rows of (x, y)."""
-        return jnp.mean(jax.vmap(self.row_loss)(self.apply(w, x), y))
+        return jnp.mean(self.rows(w, x, y))
 
     def __call__(self, w):
         """L_n(w): the mean loss over all n rows."""
@@ -131,6 +135,10 @@ class LocalPosterior:
     def loss(self, w):
         """L_n(w): full-batch mean loss."""
         return self.data_loss(w)
+
+    def row_losses(self, w):
+        """(n,) the loss of each of the n rows at w (one full-data forward pass)."""
+        return self.data_loss.rows(w, self.x, self.y)
 
     def log_prior(self, w):
         """−γ/2·‖w − w*‖² (the Gaussian localisation)."""

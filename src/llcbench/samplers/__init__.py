@@ -14,6 +14,7 @@ A sampler is one module (``llcbench/samplers/<name>.py``, or any module named by
     NamedTuple with a field ``grads`` (full-data-equivalent gradients the step spent) and one
     field per ``SPEC`` statistic; ``record`` (a Python bool) is true at the last step of each
     draw, where statistics declared ``at="draw"`` are computed (elsewhere they may be NaN);
+    the driver vmaps it over chains with axis name ``CHAIN_AXIS`` too (as ``tune``);
   - ``tune(key, posterior) -> (state, Tuned)`` (or None): tuning from w*, returning the tuned
     state (its parameters inside it) and what was tuned and spent. The driver vmaps it over
     chains with axis name ``CHAIN_AXIS``, so a tuner may pool a statistic over the chains
@@ -37,7 +38,7 @@ from typing import Any, Callable, NamedTuple
 
 CHAIN_SETTINGS = ("chains", "steps", "burn_in", "eval_every", "dtype")  # read by the driver, not passed to build
 PLUGIN_KEYS = ("module", "source_sha256")  # where a plug-in lives and its source hash (part of its run ID)
-CHAIN_AXIS = "chain"  # the axis name of the driver's vmap over chains in tuning
+CHAIN_AXIS = "chain"  # the axis name of the driver's vmap over chains in tuning and steps
 PLAN_KEYS = ("replicates",)  # read by the plan (llcbench.plan), never part of a run's sampler settings
 
 

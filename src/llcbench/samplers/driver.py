@@ -245,7 +245,9 @@ def run_chains(
     def step_all(carry, xs, record, posterior):
         states, alive, diverged_step, grads = carry
         t, key = xs
-        new, info = jax.vmap(lambda k, s: algorithm.step(k, s, posterior, record))(jax.random.split(key, chains), states)
+        # vmapped under CHAIN_AXIS, as the tuner: a step may pool across chains (SGLD's step_size: auto)
+        step = jax.vmap(lambda k, s: algorithm.step(k, s, posterior, record), axis_name=CHAIN_AXIS)
+        new, info = step(jax.random.split(key, chains), states)
         finite = jnp.all(jnp.isfinite(new.position), axis=1)
         diverged_step = jnp.where(alive & ~finite, t, diverged_step)
         alive = alive & finite

@@ -13,10 +13,15 @@ from __future__ import annotations
 import jax
 
 
+def indices(key, posterior, batch_size: int):
+    """(batch_size,) row indices drawn uniformly with replacement: the rows ``draw`` gathers for the same key."""
+    return jax.random.randint(key, (batch_size,), 0, posterior.n)
+
+
 def draw(key, posterior, batch_size: int):
     """``(x_b, y_b)`` of shapes (batch_size, in_dim), (batch_size, out_dim): rows
     drawn uniformly with replacement."""
-    idx = jax.random.randint(key, (batch_size,), 0, posterior.n)
+    idx = indices(key, posterior, batch_size)
     return posterior.x[idx], posterior.y[idx]
 
 

@@ -20,6 +20,13 @@ stationary for the target; they are the heuristics the literature uses. pSGLD's
 correction term Γ(w) = Σ_j ∂G_ij/∂w_j (Li et al. 2016) is omitted, as in their
 experiments: it needs second derivatives, and is of order 1 − β₂ per step.
 
+``step_size: auto`` (plain and rmsprop; docs/samplers.md): a pilot in ``tune`` picks h for a
+predicted relative bias of λ̂, B(h) = h·E[g_LᵀGĝ]/(4λ), of ``AUTO_BIAS``, where g_L = −nβ∇L_b(w)
+is the loss's part of ĝ = ∇log π̂ and λ is estimated by nβ(L_b(w) − L_b(w*)). The run then tracks
+both statistics at the chains' positions (``BiasTracker``, free: they come from the step's own
+gradient and a table of each row's loss at w*) and lowers h where B(h) has grown, never above the
+pilot's h; the h of each step is the statistic ``step_size``.
+
 At each draw's record step the sampler also computes the MALA acceptance
 probability of the proposal it just made (same minibatch, same G): near 0.9 for a
 well-chosen step, near 0 when the step is too large, near 1 when it is tiny. The
@@ -45,6 +52,11 @@ from llcbench.samplers.spec import SamplerSpec, Stat
 SPEC = SamplerSpec(
     stats=(
         Stat(
+            "step_size",
+            "h of each step: the setting, or with step_size auto the pilot's h, lowered while the chains run wherever the "
+            "predicted relative bias of λ̂ at their positions exceeds the pilot's target (docs/samplers.md)",
+        ),
+        Stat(
             "mala_accept",
             "MALA acceptance probability of the SGLD proposal made at each draw (same minibatch and preconditioner); "
             "healthy near 0.9, near 0 when the step is too large; NaN for precond adam (its lagged drift has no reverse move)",
@@ -67,6 +79,10 @@ AUTO_BIAS = 0.02
 PILOT_SEGMENTS = 6
 PILOT_STEPS = 200
 PILOT_MAX_FACTOR = 10.0
+# After the pilot, the run keeps aiming at AUTO_BIAS: its step tracks exponential moving averages
+# (time constant TRACK_STEPS steps, pooled over chains) of the pilot's two statistics at the chains'
+# current positions, and h = min(the pilot's h, the h that puts the predicted bias at AUTO_BIAS).
+TRACK_STEPS = 1000
 POWER_ITERATIONS = 20
 START_EPS = 0.2
 HVP_GRADS = 2  # a Hessian-vector product (forward-over-reverse) counted as two gradients
@@ -78,13 +94,24 @@ class PrecondState(NamedTuple):
     t: jax.Array  # steps taken
 
 
+class BiasTracker(NamedTuple):
+    """What ``step_size: auto`` carries through the run (unused, NaN and empty, with a fixed h)."""
+
+    cross: jax.Array  # moving average of g_LᵀGĝ (module doc), pooled over chains
+    excess: jax.Array  # moving average of nβ(L_b(w) − L_b(w*)), pooled over chains: the running λ estimate
+    max_step: jax.Array  # the pilot's h: the run's h never exceeds it
+    row_loss_star: jax.Array  # (n,) each data row's loss at w*, so L_b(w*) costs no forward pass
+
+
 class SGLDState(NamedTuple):
     position: jax.Array  # (d,)
     precond: PrecondState
-    step_size: jax.Array  # h: the setting, or the pilot's choice (step_size: auto)
+    step_size: jax.Array  # h of the next step: the setting, or with step_size auto the pilot's, then the tracker's
+    tracker: BiasTracker
 
 
 class SGLDInfo(NamedTuple):
+    step_size: jax.Array  # h of this step
     mala_accept: jax.Array  # NaN except at record steps
     grads: jax.Array  # full-data-equivalent gradients of this step
 
@@ -130,6 +157,20 @@ def pooled_mean(x):
         return x
 
 
+def pooled_finite_mean(x, ok):
+    """(mean of ``x`` over the chains where ``ok``, whether any chain is ``ok``), pooled as ``pooled_mean``."""
+    share = pooled_mean(ok.astype(x.dtype))
+    return pooled_mean(jnp.where(ok, x, 0.0)) / jnp.where(share > 0, share, 1.0), share > 0
+
+
+def bias_step(cross, excess, max_step, h):
+    """The h whose predicted relative bias of λ̂, h·cross/(4·excess) (module doc), is AUTO_BIAS,
+    at most ``max_step``; ``h`` where the statistics give none (excess or cross not positive)."""
+    target = 4 * AUTO_BIAS * excess / cross
+    usable = (excess > 0) & (cross > 0) & jnp.isfinite(target)
+    return jnp.where(usable, jnp.minimum(target, max_step), h)
+
+
 def build(
     *, step_size: float | str, batch_size: int, precond: str, beta1: float, beta2: float, eps: float, bias_correction: bool
 ) -> Algorithm:
@@ -143,9 +184,11 @@ def build(
 
     def init(key, posterior) -> SGLDState:
         del key
-        zeros = jnp.zeros_like(posterior.w_star)
-        h = jnp.asarray(jnp.nan if auto else step_size, posterior.w_star.dtype)
-        return SGLDState(posterior.w_star, PrecondState(zeros, zeros, jnp.zeros((), jnp.int32)), h)
+        w_star = posterior.w_star
+        zeros, nan = jnp.zeros_like(w_star), jnp.asarray(jnp.nan, w_star.dtype)
+        h = nan if auto else jnp.asarray(step_size, w_star.dtype)
+        rows = posterior.row_losses(w_star) if auto else jnp.zeros((0,), w_star.dtype)
+        return SGLDState(w_star, PrecondState(zeros, zeros, jnp.zeros((), jnp.int32)), h, BiasTracker(nan, nan, nan, rows))
 
     def scaled_loss(w, batch, posterior):
         """nβ·L_b(w), the minibatch estimate of −log-likelihood."""
@@ -155,19 +198,40 @@ def build(
         return -g_loss - posterior.gamma * (w - posterior.w_star)
 
     def move(key, state: SGLDState, posterior, h):
-        """One update at step h: (new state, the minibatch, U_b(w), the loss gradient, G, drift)."""
+        """One update at step h: (new state, the minibatch's row indices and rows, U_b(w), the loss gradient, G, drift)."""
         w = state.position
         k_batch, k_noise = jax.random.split(key)
-        batch = minibatch.draw(k_batch, posterior, b)
+        idx = minibatch.indices(k_batch, posterior, b)
+        batch = posterior.x[idx], posterior.y[idx]
         u_w, g = jax.value_and_grad(scaled_loss)(w, batch, posterior)
         pstate, G, drift = update_preconditioner(state.precond, g)
         new = preconditioned_step(k_noise, w, grad_log_post(posterior, w, drift), G, h)
-        return state._replace(position=new, precond=pstate), batch, u_w, g, G, drift
+        return state._replace(position=new, precond=pstate), idx, batch, u_w, g, G, drift
+
+    def bias_statistics(state: SGLDState, posterior, idx, u_w, g, G):
+        """The pilot's two per-step statistics at w = ``state.position``: g_LᵀGĝ, with g_L = −g the
+        loss's part of ĝ (rmsprop: ĝ from the raw gradient), and nβ(L_b(w) − L_b(w*)) on the step's batch."""
+        cross = -jnp.sum(G * g * grad_log_post(posterior, state.position, g))
+        u_star = posterior.nbeta * jnp.mean(state.tracker.row_loss_star[idx])
+        return cross, u_w - u_star
+
+    def track(state: SGLDState, new: SGLDState, stats) -> SGLDState:
+        """``new`` with the tracker's averages updated by this step's statistics (over the chains whose
+        statistics and new position are finite) and the next step's h from them (``bias_step``)."""
+        ok = jnp.all(jnp.isfinite(new.position)) & jnp.all(jnp.isfinite(jnp.stack(stats)))
+        (cross, any_ok), (excess, _) = (pooled_finite_mean(x, ok) for x in stats)
+        rate = jnp.where(any_ok, 1.0 / TRACK_STEPS, 0.0)
+        old = state.tracker
+        tracker = old._replace(cross=old.cross + rate * (cross - old.cross), excess=old.excess + rate * (excess - old.excess))
+        h = bias_step(tracker.cross, tracker.excess, tracker.max_step, state.step_size)
+        return new._replace(step_size=h.astype(state.step_size.dtype), tracker=tracker)
 
     def step(key, state: SGLDState, posterior, record: bool):
         h = state.step_size if auto else step_size  # a fixed h stays a compiled-in constant
         w = state.position
-        new_state, batch, u_w, g, G, drift = move(key, state, posterior, h)
+        new_state, idx, batch, u_w, g, G, drift = move(key, state, posterior, h)
+        if auto:
+            new_state = track(state, new_state, bias_statistics(state, posterior, idx, u_w, g, G))
         new = new_state.position
         accept = jnp.nan
         mala = record and precond != "adam"
@@ -182,7 +246,7 @@ def build(
             )
             accept = jnp.exp(jnp.minimum(0.0, jnp.nan_to_num(log_alpha, nan=-jnp.inf)))
         grads = (2 if mala else 1) * b / posterior.n
-        return new_state, SGLDInfo(jnp.asarray(accept, w.dtype), jnp.asarray(grads, w.dtype))
+        return new_state, SGLDInfo(jnp.asarray(h, w.dtype), jnp.asarray(accept, w.dtype), jnp.asarray(grads, w.dtype))
 
     def largest_curvature(key, posterior):
         """The largest eigenvalue of the minibatch Hessian of −log π̂ at w* (power iteration)."""
@@ -219,13 +283,10 @@ def build(
         start = init(key, posterior)
 
         def pilot_step(state, key):
-            h = state.step_size
-            new, batch, u_w, g, G, _ = move(key, state, posterior, h)
-            grad = grad_log_post(posterior, state.position, g)  # ĝ at w (rmsprop: the raw gradient, as the drift)
-            u_star = scaled_loss(posterior.w_star, batch, posterior)
-            # g_Lᵀ·G·ĝ with g_L = −g, the loss's part of ĝ: weighs each direction by what it adds to nβL
-            # (docs/samplers.md: ĝᵀGĝ would count the localisation's γ in every flat direction)
-            return new, (-jnp.sum(G * g * grad), u_w - u_star)
+            new, idx, _, u_w, g, G, _ = move(key, state, posterior, state.step_size)
+            # g_LᵀGĝ weighs each direction by what it adds to nβL (docs/samplers.md: ĝᵀGĝ would count
+            # the localisation's γ in every flat direction)
+            return new, bias_statistics(state, posterior, idx, u_w, g, G)
 
         def segment(carry, key):
             state = carry
@@ -243,10 +304,13 @@ def build(
             usable = (llc > 0) & (bias > 0) & jnp.isfinite(factor)
             factor = jnp.where(ok, jnp.where(usable, factor, 1.0), 1 / PILOT_MAX_FACTOR)
             state = jax.tree.map(lambda a, z: jnp.where(ok, a, z), state, start)  # restart a blown-up pilot at w*
-            return state._replace(step_size=(h * factor).astype(dtype)), None
+            tracker = state.tracker._replace(cross=g_cross, excess=llc)  # where the run's moving averages start
+            return state._replace(step_size=(h * factor).astype(dtype), tracker=tracker), None
 
         state, _ = jax.lax.scan(segment, start._replace(step_size=h0), jax.random.split(k_pilot, PILOT_SEGMENTS))
-        spent = (POWER_ITERATIONS + 1) * HVP_GRADS * b / posterior.n + PILOT_SEGMENTS * PILOT_STEPS * (1 + LOSS_PASS_FDE) * b / posterior.n
+        state = state._replace(tracker=state.tracker._replace(max_step=state.step_size))
+        # the row losses at w* (one full-data forward pass), the power iterations, the pilot's steps
+        spent = LOSS_PASS_FDE + ((POWER_ITERATIONS + 1) * HVP_GRADS + PILOT_SEGMENTS * PILOT_STEPS) * b / posterior.n
         return state, Tuned({"step_size": state.step_size}, jnp.asarray(spent, dtype))
 
     return Algorithm(init, step, tune if auto else None)
