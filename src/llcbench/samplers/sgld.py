@@ -274,7 +274,8 @@ def build(
         within a factor ``PILOT_MAX_FACTOR`` (h kept where the segment's λ estimate is not
         positive). A segment whose chains leave the finite numbers restarts them at w* with
         h / PILOT_MAX_FACTOR. Returns the chains where the pilot left them (a warm start for
-        burn-in) and h."""
+        burn-in) and h, which is also the run's cap; the run's moving averages start at the last
+        segment's statistics."""
         dtype = posterior.w_star.dtype
         k_curv, k_pilot = jax.random.split(key)
         a_max = pooled_mean(largest_curvature(k_curv, posterior))
