@@ -150,6 +150,12 @@ def bootstrap_se(
     return float(nbeta * np.sqrt(var))
 
 
+def run_se(mcse, bootstrap):
+    """The SE of one run's λ̂ that the scoreboard and the run's WNV use, or elementwise for arrays:
+    the larger of ArviZ's MCSE and ``bootstrap_se``; the MCSE where the bootstrap is NaN."""
+    return np.fmax(mcse, bootstrap)
+
+
 def running_llc(loss: np.ndarray, loss_star: float, nbeta: float) -> tuple[np.ndarray, np.ndarray]:
     """Running estimates λ̂_t = nβ·(cumulative mean of L_n up to draw t − L_n(w*)).
 

@@ -5,7 +5,7 @@ Per (experiment, sampler), over its R replicates (``replicate`` column of the sw
 whose λ̂ is NaN are left out of the numbers and counted in ``replicates_used``):
 
 - ``llc`` = the mean λ̂; ``llc_se`` = √(Σ SE_i²) / R (combined as for a mean of independent
-  estimates), SE_i = ``run_se`` of run i, the larger of its ArviZ MCSE and floored block
+  estimates), SE_i = ``llc.run_se`` of run i, the larger of its ArviZ MCSE and floored block
   bootstrap SE (``llc.bootstrap_se``): on the DLN preset's replicates each SE alone was too
   narrow for some sampler (README, "The scoreboard"), the larger of the two for none;
   ``llc_sd_replicates`` = the sd of λ̂ across replicates (ddof 1; R ≥ 2); ``llc_se_mean``, ``llc_se_bootstrap_mean`` and ``llc_se_larger_mean`` = the
@@ -41,7 +41,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from llcbench import files
+from llcbench import files, llc
 
 Z_MAX = 2.0  # |z| below this: the sampler agrees with the reference (ranking eligibility)
 ANALYTIC = "analytic"
@@ -67,12 +67,6 @@ def _status(statuses: list[str]) -> str:
     return " | ".join(f"{k}/{len(statuses)}: {s}" for s, k in counts.items())
 
 
-def run_se(mcse, bootstrap):
-    """The SE the scoreboard (and each run's WNV) uses for one run, or elementwise for arrays: the
-    larger of ArviZ's MCSE and the bootstrap SE; the MCSE where the bootstrap is NaN."""
-    return np.fmax(mcse, bootstrap)
-
-
 def pool_replicates(rows: pd.DataFrame) -> dict:
     """The pooled numbers of one (experiment, sampler): ``rows`` are its replicates' sweep-CSV rows."""
     finite = rows[np.isfinite(rows["llc"].astype(float))]
@@ -80,7 +74,7 @@ def pool_replicates(rows: pd.DataFrame) -> dict:
     nan = float("nan")
     se = finite["llc_se"].astype(float)
     boot = finite["llc_se_bootstrap"].astype(float) if "llc_se_bootstrap" in finite else pd.Series(nan, index=finite.index)
-    larger = run_se(se, boot)
+    larger = llc.run_se(se, boot)
     sd = float(finite["llc"].std(ddof=1)) if used >= 2 else nan
     se_mean, boot_mean, larger_mean = (float(v.mean()) if used else nan for v in (se, boot, larger))
     return {

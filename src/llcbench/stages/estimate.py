@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import xarray as xr
 
-from llcbench import diagnostics, files, llc, scoreboard, summary
+from llcbench import diagnostics, files, llc, summary
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def estimate_llc(trace_path: str, out: str, summary_out: str, health: dict) -> N
         "ess_tail": diagnostics.tail_ess(loss),
         "frac_below_L0": diagnostics.fraction_below(loss, a["L0"]),
         **stats,
-        **diagnostics.wnv(float(scoreboard.run_se(est.llc_se, se_bootstrap)), {k: a[k] for k in a if k.startswith("cost_")}),
+        **diagnostics.wnv(float(llc.run_se(est.llc_se, se_bootstrap)), {k: a[k] for k in a if k.startswith("cost_")}),
     }
     status = diagnostics.health_status(
         est,
